@@ -1,0 +1,8 @@
+//! Deterministic code of the revenue handoff.
+pub mod activity;
+pub mod bundle;
+pub mod calendar;
+pub mod clock;
+pub mod engine;
+pub mod identity;
+pub mod playbook;
