@@ -102,15 +102,23 @@ impl Ledger {
     /// Opens (creating if needed) the ledger at `url` and migrates it.
     pub async fn open(url: &str) -> Result<Self, LedgerError> {
         let path = sqlite_path(url).ok_or_else(|| LedgerError::UnsupportedUrl(url.to_owned()))?;
-        if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| LedgerError::Directory { path: parent.display().to_string(), source })?;
+        if let Some(parent) = Path::new(&path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| LedgerError::Directory {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -147,12 +155,18 @@ impl Ledger {
     }
 
     /// Writes a batch of tasks; returns how many were new.
-    pub async fn insert_tasks(&self, workflow_id: &str, trigger: &str, tasks: &[TaskSpec]) -> Result<u32, LedgerError> {
+    pub async fn insert_tasks(
+        &self,
+        workflow_id: &str,
+        trigger: &str,
+        tasks: &[TaskSpec],
+    ) -> Result<u32, LedgerError> {
         let mut transaction = self.pool.begin().await?;
         let mut created = 0;
         let now = now_text();
         for task in tasks {
-            let depends_on = serde_json::to_string(&task.depends_on).expect("a list of strings serialises");
+            let depends_on =
+                serde_json::to_string(&task.depends_on).expect("a list of strings serialises");
             let result = sqlx::query(
                 "INSERT INTO tasks (idempotency_key, workflow_id, task_key, trigger_name, title, owner_role,
                                     owner, due_at, status, depends_on, created_at, updated_at)
@@ -197,7 +211,8 @@ impl Ledger {
         subject: &str,
         body: &str,
     ) -> Result<bool, LedgerError> {
-        let recipients = serde_json::to_string(&notification.recipients).expect("recipients serialise");
+        let recipients =
+            serde_json::to_string(&notification.recipients).expect("recipients serialise");
         let result = sqlx::query(
             "INSERT INTO notifications (idempotency_key, workflow_id, kind, milestone, level, recipients,
                                         subject, body, status, created_at)
@@ -257,7 +272,10 @@ impl Ledger {
     }
 
     /// Notifications, optionally of one deal, oldest first.
-    pub async fn list_notifications(&self, workflow_id: Option<&str>) -> Result<Vec<NotificationRow>, LedgerError> {
+    pub async fn list_notifications(
+        &self,
+        workflow_id: Option<&str>,
+    ) -> Result<Vec<NotificationRow>, LedgerError> {
         let rows = sqlx::query(
             "SELECT idempotency_key, workflow_id, kind, subject, recipients, milestone, level, status, body,
                     created_at
@@ -269,7 +287,8 @@ impl Ledger {
         rows.iter()
             .map(|row| {
                 let recipients: String = row.try_get("recipients")?;
-                let handles: Vec<serde_json::Value> = serde_json::from_str(&recipients).unwrap_or_default();
+                let handles: Vec<serde_json::Value> =
+                    serde_json::from_str(&recipients).unwrap_or_default();
                 let owner = handles
                     .iter()
                     .filter_map(|r| r.get("handle").and_then(|h| h.as_str()))
@@ -299,7 +318,10 @@ pub fn task_idempotency_key(workflow_id: &str, task_key: &str) -> String {
 
 /// The file path of a `sqlite:` URL (or of a bare path).
 fn sqlite_path(url: &str) -> Option<String> {
-    if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let path = rest.split('?').next().unwrap_or(rest);
         return (!path.is_empty()).then(|| path.to_owned());
     }
@@ -352,19 +374,38 @@ mod tests {
     #[tokio::test]
     async fn cancel_closes_only_open_tasks_of_the_deal() {
         let (ledger, _dir) = ledger().await;
-        ledger.insert_tasks("w1", "day0", &[task("kickoff")]).await.unwrap();
-        ledger.insert_tasks("w2", "day0", &[task("kickoff")]).await.unwrap();
+        ledger
+            .insert_tasks("w1", "day0", &[task("kickoff")])
+            .await
+            .unwrap();
+        ledger
+            .insert_tasks("w2", "day0", &[task("kickoff")])
+            .await
+            .unwrap();
         assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 1);
         assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 0);
-        assert_eq!(ledger.list_tasks(Some("w2")).await.unwrap()[0].status, "open");
+        assert_eq!(
+            ledger.list_tasks(Some("w2")).await.unwrap()[0].status,
+            "open"
+        );
     }
 
     #[tokio::test]
     async fn the_registry_remembers_each_deal_once() {
         let (ledger, _dir) = ledger().await;
         assert!(!ledger.deal_known("w1").await.unwrap());
-        assert!(ledger.record_deal("w1", "manual", "D-1", Some("run")).await.unwrap());
-        assert!(!ledger.record_deal("w1", "manual", "D-1", None).await.unwrap());
+        assert!(
+            ledger
+                .record_deal("w1", "manual", "D-1", Some("run"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ledger
+                .record_deal("w1", "manual", "D-1", None)
+                .await
+                .unwrap()
+        );
         assert!(ledger.deal_known("w1").await.unwrap());
     }
 

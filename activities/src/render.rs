@@ -20,9 +20,16 @@ pub fn render(notification: &Notification) -> Rendered {
     let fact = |name: &str| notification.facts.get(name).cloned().unwrap_or_default();
     let deal = format!("{}:{}", fact("source"), fact("deal_id"));
     let account = fact("account");
-    let milestone = notification.milestone.as_deref().unwrap_or("handoff").replace('_', " ");
+    let milestone = notification
+        .milestone
+        .as_deref()
+        .unwrap_or("handoff")
+        .replace('_', " ");
     let subject = match notification.kind.as_str() {
-        "reminder" => format!("Reminder: {milestone} for {account} is due {}", fact("due_at")),
+        "reminder" => format!(
+            "Reminder: {milestone} for {account} is due {}",
+            fact("due_at")
+        ),
         "escalation" => format!(
             "Escalation level {}: {milestone} for {account} missed its due date",
             notification.level.unwrap_or(1)

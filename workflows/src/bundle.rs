@@ -288,18 +288,18 @@ impl ValidBundle {
 
     /// Validates a bundle already parsed as JSON.
     pub fn from_value(value: serde_json::Value) -> Result<Self, BundleError> {
-        let bundle: Bundle = serde_path_to_error::deserialize(value).map_err(|e| {
-            BundleError::WrongType {
+        let bundle: Bundle =
+            serde_path_to_error::deserialize(value).map_err(|e| BundleError::WrongType {
                 field: e.path().to_string(),
                 message: e.inner().to_string(),
-            }
-        })?;
+            })?;
         Self::try_from_bundle(bundle)
     }
 
     /// Checks the hard fields of a typed bundle.
     pub fn try_from_bundle(bundle: Bundle) -> Result<Self, BundleError> {
-        let source = non_empty(bundle.deal.source.as_deref()).ok_or(BundleError::Missing("deal.source"))?;
+        let source =
+            non_empty(bundle.deal.source.as_deref()).ok_or(BundleError::Missing("deal.source"))?;
         let deal_id = bundle
             .deal
             .id
@@ -312,7 +312,12 @@ impl ValidBundle {
             .ok_or(BundleError::Missing("deal.closed_won_at"))?;
         let closed_won_at = parse_instant_or_date(&raw_closed, team_timezone(&bundle))
             .ok_or(BundleError::BadClosedWonAt(raw_closed))?;
-        Ok(Self { bundle, source, deal_id, closed_won_at })
+        Ok(Self {
+            bundle,
+            source,
+            deal_id,
+            closed_won_at,
+        })
     }
 
     /// The soft fields that are missing, as dotted paths.
@@ -329,9 +334,21 @@ impl ValidBundle {
         check(b.deal.currency.is_some(), "deal.currency");
         check(b.account.domain.is_some(), "account.domain");
         check(b.account.industry.is_some(), "account.industry");
-        check(b.team.timezone.as_deref().and_then(parse_timezone).is_some(), "team.timezone");
+        check(
+            b.team
+                .timezone
+                .as_deref()
+                .and_then(parse_timezone)
+                .is_some(),
+            "team.timezone",
+        );
         check(!b.contacts.is_empty(), "contacts");
-        check(b.contacts.iter().any(|c| c.role.as_deref() == Some("champion")), "contacts.champion");
+        check(
+            b.contacts
+                .iter()
+                .any(|c| c.role.as_deref() == Some("champion")),
+            "contacts.champion",
+        );
         check(b.use_case.is_some(), "use_case");
         check(!b.success_metrics.is_empty(), "success_metrics");
         check(b.scope.is_some(), "scope");
@@ -339,7 +356,10 @@ impl ValidBundle {
         check(b.value_timeline.is_some(), "value_timeline");
         check(b.terms.is_some(), "terms");
         for role in OWNER_ROLES {
-            check(b.owners.get(role).is_some_and(|h| !h.trim().is_empty()), &format!("owners.{role}"));
+            check(
+                b.owners.get(role).is_some_and(|h| !h.trim().is_empty()),
+                &format!("owners.{role}"),
+            );
         }
         missing
     }
@@ -361,7 +381,12 @@ impl ValidBundle {
 const SOFT_CHECKLIST_LEN: usize = 14 + OWNER_ROLES.len();
 
 fn team_timezone(bundle: &Bundle) -> Tz {
-    bundle.team.timezone.as_deref().and_then(parse_timezone).unwrap_or(DEFAULT_TEAM_TIMEZONE)
+    bundle
+        .team
+        .timezone
+        .as_deref()
+        .and_then(parse_timezone)
+        .unwrap_or(DEFAULT_TEAM_TIMEZONE)
 }
 
 /// Parses an IANA timezone name.
@@ -380,7 +405,9 @@ pub fn parse_instant_or_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
 }
 
 fn non_empty(text: Option<&str>) -> Option<String> {
-    text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -399,7 +426,11 @@ mod tests {
         let bundle = ValidBundle::from_value(minimal()).unwrap();
         assert_eq!(bundle.deal_id, "D-1");
         assert!(bundle.completeness() < 0.2, "{}", bundle.completeness());
-        assert!(bundle.missing_fields().contains(&"owners.handoff_owner".to_owned()));
+        assert!(
+            bundle
+                .missing_fields()
+                .contains(&"owners.handoff_owner".to_owned())
+        );
     }
 
     #[test]
@@ -412,7 +443,12 @@ mod tests {
         ] {
             let mut value = minimal();
             let (parent, key) = path.rsplit_once('/').unwrap();
-            value.pointer_mut(parent).unwrap().as_object_mut().unwrap().remove(key);
+            value
+                .pointer_mut(parent)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .remove(key);
             let err = ValidBundle::from_value(value).unwrap_err();
             assert_eq!(err.field(), Some(field), "{err}");
             assert!(err.to_string().contains(field));
@@ -429,7 +465,10 @@ mod tests {
 
     #[test]
     fn not_json_is_refused() {
-        assert!(matches!(ValidBundle::from_json("{deal:"), Err(BundleError::NotJson(_))));
+        assert!(matches!(
+            ValidBundle::from_json("{deal:"),
+            Err(BundleError::NotJson(_))
+        ));
     }
 
     #[test]
@@ -438,7 +477,10 @@ mod tests {
         value["deal"]["closed_won_at"] = serde_json::json!("2026-03-02");
         value["team"] = serde_json::json!({ "timezone": "Europe/London" });
         let bundle = ValidBundle::from_value(value).unwrap();
-        assert_eq!(bundle.closed_won_at.to_rfc3339(), "2026-03-02T00:00:00+00:00");
+        assert_eq!(
+            bundle.closed_won_at.to_rfc3339(),
+            "2026-03-02T00:00:00+00:00"
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! so "3 business days after day 0" lands on 23:59:59 local time whatever DST
 //! does in between, and "day 14" is a local date, never 14 × 24 hours.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +47,6 @@ pub struct BusinessCalendar {
     holidays: HolidayCalendar,
 }
 
-/// Seconds in one local calendar day without a DST change.
-const DAY_SECONDS: i64 = 86_400;
-
 impl BusinessCalendar {
     /// A calendar for a timezone and a holiday set.
     pub fn new(timezone: Tz, holidays: HolidayCalendar) -> Self {
@@ -73,7 +73,9 @@ impl BusinessCalendar {
         let mut day = date;
         let mut counted = 0;
         while counted < n {
-            day = day.succ_opt().expect("dates stay far inside chrono's range");
+            day = day
+                .succ_opt()
+                .expect("dates stay far inside chrono's range");
             if self.is_business_day(day) {
                 counted += 1;
             }
@@ -129,21 +131,23 @@ impl BusinessCalendar {
                 left -= available;
             }
             cursor = next_midnight;
-            debug_assert!(left >= 0 && left < DAY_SECONDS * 366 * 100);
         }
     }
 
     /// The first `hour`:00 local time in `timezone`, at or after `instant`, on a
     /// business day of this calendar.
     pub fn next_send_time(&self, instant: DateTime<Utc>, hour: u32, timezone: Tz) -> DateTime<Utc> {
-        let send_time = NaiveTime::from_hms_opt(hour.min(23), 0, 0).expect("hour is clamped to 0..=23");
+        let send_time =
+            NaiveTime::from_hms_opt(hour.min(23), 0, 0).expect("hour is clamped to 0..=23");
         let mut date = instant.with_timezone(&timezone).date_naive();
         loop {
             let candidate = local_instant(timezone, date.and_time(send_time));
             if candidate >= instant && self.is_business_day(date) {
                 return candidate;
             }
-            date = date.succ_opt().expect("dates stay far inside chrono's range");
+            date = date
+                .succ_opt()
+                .expect("dates stay far inside chrono's range");
         }
     }
 }
@@ -173,7 +177,9 @@ mod tests {
     use super::*;
 
     fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn new_york() -> BusinessCalendar {
@@ -220,8 +226,14 @@ mod tests {
         let cal = new_york();
         let friday_noon = utc("2026-03-06T17:00:00Z");
         let monday_noon = utc("2026-03-09T16:00:00Z");
-        assert_eq!(cal.business_seconds_between(friday_noon, monday_noon), 24 * 3600);
-        assert_eq!(cal.add_business_seconds(friday_noon, 24 * 3600), monday_noon);
+        assert_eq!(
+            cal.business_seconds_between(friday_noon, monday_noon),
+            24 * 3600
+        );
+        assert_eq!(
+            cal.add_business_seconds(friday_noon, 24 * 3600),
+            monday_noon
+        );
     }
 
     #[test]
@@ -237,7 +249,10 @@ mod tests {
 
     #[test]
     fn names_resolve_case_insensitively() {
-        assert_eq!(HolidayCalendar::from_name("gb-eng"), Some(HolidayCalendar::GbEng));
+        assert_eq!(
+            HolidayCalendar::from_name("gb-eng"),
+            Some(HolidayCalendar::GbEng)
+        );
         assert_eq!(HolidayCalendar::from_name("Mars"), None);
     }
 }

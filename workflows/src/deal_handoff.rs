@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use temporalio_common::RetryPolicy;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate, Timestamp};
-use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, SyncWorkflowContext, TimerOptions,
@@ -46,7 +46,8 @@ pub const AT_RISK: SearchAttributeKey<bool> = SearchAttributeKey::bool("AtRisk")
 /// `BreachCount` search attribute.
 pub const BREACH_COUNT: SearchAttributeKey<i64> = SearchAttributeKey::int("BreachCount");
 /// `NextDeadline` search attribute: the wall instant the next timer fires.
-pub const NEXT_DEADLINE: SearchAttributeKey<Timestamp> = SearchAttributeKey::datetime("NextDeadline");
+pub const NEXT_DEADLINE: SearchAttributeKey<Timestamp> =
+    SearchAttributeKey::datetime("NextDeadline");
 /// `DealAmount` search attribute.
 pub const DEAL_AMOUNT: SearchAttributeKey<f64> = SearchAttributeKey::float("DealAmount");
 
@@ -187,7 +188,11 @@ impl DealHandoffWorkflow {
 
     /// Someone took ownership of an escalation.
     #[signal(name = "escalation_acknowledged")]
-    pub fn escalation_acknowledged(&mut self, ctx: &mut SyncWorkflowContext<Self>, payload: RawValue) {
+    pub fn escalation_acknowledged(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        payload: RawValue,
+    ) {
         self.receive(ctx, "escalation_acknowledged", payload);
     }
 
@@ -235,7 +240,9 @@ impl DealHandoffWorkflow {
     /// run loop see the same workflow time, so replay anchors it identically.
     fn tick(&mut self, wall: Option<SystemTime>) -> DateTime<Utc> {
         if let Some(wall) = wall.map(DateTime::<Utc>::from) {
-            let clock = *self.clock.get_or_insert_with(|| BusinessClock::new(wall, self.time_scale));
+            let clock = *self
+                .clock
+                .get_or_insert_with(|| BusinessClock::new(wall, self.time_scale));
             self.business_now = self.business_now.max(clock.to_business(wall));
         }
         self.business_now
@@ -259,14 +266,22 @@ impl DealHandoffWorkflow {
 
 /// The JSON of a signal's first payload; `None` when it carried none.
 fn payload_json(raw: &RawValue) -> Result<Option<serde_json::Value>, String> {
-    let Some(payload) = raw.payloads.first() else { return Ok(None) };
-    let encoding = payload.metadata.get("encoding").map(|e| String::from_utf8_lossy(e).into_owned());
+    let Some(payload) = raw.payloads.first() else {
+        return Ok(None);
+    };
+    let encoding = payload
+        .metadata
+        .get("encoding")
+        .map(|e| String::from_utf8_lossy(e).into_owned());
     match encoding.as_deref() {
         Some("binary/null") => Ok(None),
         Some("json/plain") => serde_json::from_slice(&payload.data)
             .map(Some)
             .map_err(|e| format!("payload: not JSON ({e})")),
-        other => Err(format!("payload: unsupported encoding {}", other.unwrap_or("(none)"))),
+        other => Err(format!(
+            "payload: unsupported encoding {}",
+            other.unwrap_or("(none)")
+        )),
     }
 }
 
@@ -295,10 +310,14 @@ async fn execute(
         Command::ResolvePlan(request) => {
             let key = format!("{}/plan", request.workflow_id);
             let options = activity_options("plan handoff".to_owned(), token);
-            match ctx.execute_activity(HandoffActivities::plan_handoff, *request, options).await {
+            match ctx
+                .execute_activity(HandoffActivities::plan_handoff, *request, options)
+                .await
+            {
                 Ok(plan) => {
                     let now = ctx.state(|s| s.business_now);
-                    let commands = ctx.state_mut(|s| s.handoff.apply(Event::PlanResolved(Box::new(plan)), now));
+                    let commands = ctx
+                        .state_mut(|s| s.handoff.apply(Event::PlanResolved(Box::new(plan)), now));
                     ctx.state_mut(|s| s.outbox.extend(commands));
                 }
                 Err(err) => record_failure(ctx, key, &err),
@@ -307,22 +326,35 @@ async fn execute(
         Command::CreateTasks(batch) => {
             let key = format!("{}/tasks/{}", batch.workflow_id, batch.trigger);
             let options = activity_options(format!("create tasks: {}", batch.trigger), token);
-            if let Err(err) = ctx.execute_activity(HandoffActivities::create_tasks, batch, options).await {
+            if let Err(err) = ctx
+                .execute_activity(HandoffActivities::create_tasks, batch, options)
+                .await
+            {
                 record_failure(ctx, key, &err);
             }
         }
         Command::CancelTasks(request) => {
             let key = format!("{}/cancel_tasks", request.workflow_id);
             let options = activity_options(format!("cancel tasks: {}", request.reason), token);
-            if let Err(err) = ctx.execute_activity(HandoffActivities::cancel_tasks, request, options).await {
+            if let Err(err) = ctx
+                .execute_activity(HandoffActivities::cancel_tasks, request, options)
+                .await
+            {
                 record_failure(ctx, key, &err);
             }
         }
         Command::Notify(notification) => {
             let key = notification.key.clone();
-            let summary = format!("notify: {} {}", notification.kind, notification.milestone.as_deref().unwrap_or(""));
+            let summary = format!(
+                "notify: {} {}",
+                notification.kind,
+                notification.milestone.as_deref().unwrap_or("")
+            );
             let options = activity_options(summary.trim_end().to_owned(), token);
-            let failure = match ctx.execute_activity(HandoffActivities::notify, *notification, options).await {
+            let failure = match ctx
+                .execute_activity(HandoffActivities::notify, *notification, options)
+                .await
+            {
                 Ok(outcome) if outcome.delivered => None,
                 Ok(outcome) => Some(outcome.detail.unwrap_or_else(|| "not delivered".to_owned())),
                 Err(err) => Some(err.to_string()),
@@ -333,7 +365,11 @@ async fn execute(
     }
 }
 
-fn record_failure(ctx: &WorkflowContext<DealHandoffWorkflow>, key: String, err: &ActivityExecutionError) {
+fn record_failure(
+    ctx: &WorkflowContext<DealHandoffWorkflow>,
+    key: String,
+    err: &ActivityExecutionError,
+) {
     let detail = err.to_string();
     ctx.state_mut(|s| s.handoff.record_failure(key, detail));
 }
@@ -358,14 +394,32 @@ fn activity_options(summary: String, token: Option<WorkflowCancellationToken>) -
 /// Sleeps until the next deadline or the next signal, whichever comes first.
 async fn wait_for_change(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> Result<(), ()> {
     let revision = ctx.state(|s| s.revision);
-    let deadline = ctx.state(|s| s.handoff.next_deadline().map(|d| (s.wall_instant(d.at), d.summary())));
+    let deadline = ctx.state(|s| {
+        s.handoff
+            .next_deadline()
+            .map(|d| (s.wall_instant(d.at), d.summary()))
+    });
     let Some((wall_at, summary)) = deadline else {
-        return ctx.wait_condition(move |s| s.revision != revision).await.map_err(|_| ());
+        return ctx
+            .wait_condition(move |s| s.revision != revision)
+            .await
+            .map_err(|_| ());
     };
-    let wall_now = ctx.workflow_time().map(DateTime::<Utc>::from).unwrap_or(wall_at);
-    let wait = (wall_at - wall_now).to_std().unwrap_or_default().max(Duration::from_millis(1));
+    let wall_now = ctx
+        .workflow_time()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or(wall_at);
+    let wait = (wall_at - wall_now)
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_millis(1));
     let token = ctx.cancellation_token().child_token();
-    let timer = ctx.timer(TimerOptions::builder(wait).summary(summary).cancellation_token(token.clone()).build());
+    let timer = ctx.timer(
+        TimerOptions::builder(wait)
+            .summary(summary)
+            .cancellation_token(token.clone())
+            .build(),
+    );
     let changed = ctx.wait_condition(move |s| s.revision != revision);
     futures::pin_mut!(timer, changed);
     temporalio_sdk::workflows::select! {
@@ -375,7 +429,11 @@ async fn wait_for_change(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> Resu
             result.map_err(|_| ())?;
         }
     };
-    if ctx.cancellation_token().is_cancelled() { Err(()) } else { Ok(()) }
+    if ctx.cancellation_token().is_cancelled() {
+        Err(())
+    } else {
+        Ok(())
+    }
 }
 
 impl DealHandoffWorkflow {
@@ -385,7 +443,9 @@ impl DealHandoffWorkflow {
 }
 
 /// Cleanup after a cancellation requested through Temporal: same as a lost deal.
-async fn cancel_by_operator(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> WorkflowResult<Status> {
+async fn cancel_by_operator(
+    ctx: &mut WorkflowContext<DealHandoffWorkflow>,
+) -> WorkflowResult<Status> {
     let now = ctx.state(|s| s.business_now);
     let commands = ctx.state_mut(|s| s.handoff.apply(Event::OperatorCancelled, now));
     // A detached token, so the cleanup runs although the workflow is cancelled.
@@ -446,11 +506,16 @@ impl DealHandoffWorkflow {
         if current.breach_count != old.breach_count {
             updates.push(BREACH_COUNT.value_set(i64::from(handoff.breach_count)));
         }
-        if current.next_deadline != old.next_deadline {
-            updates.push(match next {
-                Some(at) => NEXT_DEADLINE.value_set(Timestamp::new(at.timestamp(), at.timestamp_subsec_nanos() as i32)),
-                None => NEXT_DEADLINE.value_unset(),
-            });
+        // The SDK encodes an unset as an empty payload, which the server refuses
+        // for Datetime attributes and which would fail the workflow task; a
+        // handoff without a deadline keeps the last one instead, and readers
+        // ignore it once the stage is terminal.
+        // TODO(#5): unset NextDeadline once the SDK writes unsets the server accepts.
+        if let (Some(at), true) = (next, current.next_deadline != old.next_deadline) {
+            updates.push(NEXT_DEADLINE.value_set(Timestamp::new(
+                at.timestamp(),
+                at.timestamp_subsec_nanos() as i32,
+            )));
         }
         if let (Some(amount), true) = (current.amount, current.amount != old.amount) {
             updates.push(DEAL_AMOUNT.value_set(amount));
@@ -472,12 +537,19 @@ fn current_details(handoff: &Handoff, clock: Option<BusinessClock>) -> String {
                 .filter(|g| handoff.gates.get(g).and_then(|r| r.passed_at).is_none())
                 .map(|g| g.name())
                 .collect();
-            if pending.is_empty() { "planning the handoff".to_owned() } else { format!("waiting for gates: {}", pending.join(", ")) }
+            if pending.is_empty() {
+                "planning the handoff".to_owned()
+            } else {
+                format!("waiting for gates: {}", pending.join(", "))
+            }
         }
         Stage::Kickoff => "waiting for the kickoff".to_owned(),
         Stage::Onboarding => "onboarding".to_owned(),
         Stage::Completed => "completed".to_owned(),
-        Stage::Cancelled => format!("cancelled ({})", handoff.cancel_reason.as_deref().unwrap_or("unknown")),
+        Stage::Cancelled => format!(
+            "cancelled ({})",
+            handoff.cancel_reason.as_deref().unwrap_or("unknown")
+        ),
     };
     match handoff.next_deadline() {
         Some(deadline) => {

@@ -297,7 +297,9 @@ impl Handoff {
         if self.stage != Stage::Kickoff {
             return commands;
         }
-        let Some(kickoff) = self.kickoff.as_mut() else { return commands };
+        let Some(kickoff) = self.kickoff.as_mut() else {
+            return commands;
+        };
         if kickoff.status != MilestoneStatus::Pending {
             return commands;
         }
@@ -320,18 +322,33 @@ impl Handoff {
         if self.stage != Stage::Kickoff {
             return None;
         }
-        let kickoff = self.kickoff.as_ref().filter(|k| k.status == MilestoneStatus::Pending)?;
+        let kickoff = self
+            .kickoff
+            .as_ref()
+            .filter(|k| k.status == MilestoneStatus::Pending)?;
         let reminder = kickoff.reminder_at.filter(|_| !kickoff.reminder_done);
         Some(match reminder {
-            Some(at) if at < kickoff.due_at => Deadline { kind: "reminder".into(), milestone: kickoff.name.clone(), at },
-            _ => Deadline { kind: "due".into(), milestone: kickoff.name.clone(), at: kickoff.due_at },
+            Some(at) if at < kickoff.due_at => Deadline {
+                kind: "reminder".into(),
+                milestone: kickoff.name.clone(),
+                at,
+            },
+            _ => Deadline {
+                kind: "due".into(),
+                milestone: kickoff.name.clone(),
+                at: kickoff.due_at,
+            },
         })
     }
 
     /// Records a signal that could not be used.
     pub fn reject(&mut self, signal: &str, reason: String, received_at: DateTime<Utc>) {
         self.rejected.total += 1;
-        self.rejected.recent.push_back(RejectedEvent { signal: signal.to_owned(), reason, received_at });
+        self.rejected.recent.push_back(RejectedEvent {
+            signal: signal.to_owned(),
+            reason,
+            received_at,
+        });
         while self.rejected.recent.len() > REJECTED_EVENTS_KEPT {
             self.rejected.recent.pop_front();
         }
@@ -343,7 +360,10 @@ impl Handoff {
             None => self.notifications_sent += 1,
             Some(detail) => {
                 self.notifications_failed += 1;
-                self.delivery_failures.push(DeliveryFailure { key: key.to_owned(), detail });
+                self.delivery_failures.push(DeliveryFailure {
+                    key: key.to_owned(),
+                    detail,
+                });
             }
         }
     }
@@ -356,7 +376,9 @@ impl Handoff {
     /// The team calendar, from the bundle.
     pub fn calendar(&self) -> BusinessCalendar {
         let bundle = self.bundle.as_ref();
-        let timezone = bundle.map(ValidBundle::team_timezone).unwrap_or(crate::bundle::DEFAULT_TEAM_TIMEZONE);
+        let timezone = bundle
+            .map(ValidBundle::team_timezone)
+            .unwrap_or(crate::bundle::DEFAULT_TEAM_TIMEZONE);
         let holidays = bundle
             .and_then(|b| b.bundle.team.calendar.as_deref())
             .and_then(HolidayCalendar::from_name)
@@ -377,7 +399,10 @@ impl Handoff {
             return;
         }
         self.stage = Stage::AwaitingGates;
-        let request = PlanRequest { workflow_id: self.workflow_id.clone(), bundle: bundle.clone() };
+        let request = PlanRequest {
+            workflow_id: self.workflow_id.clone(),
+            bundle: bundle.clone(),
+        };
         self.bundle = Some(bundle);
         commands.push(Command::ResolvePlan(Box::new(request)));
     }
@@ -431,7 +456,9 @@ impl Handoff {
         if self.day0.is_some() || self.stage != Stage::AwaitingGates {
             return;
         }
-        let (Some(plan), Some(bundle)) = (self.plan.as_ref(), self.bundle.as_ref()) else { return };
+        let (Some(plan), Some(bundle)) = (self.plan.as_ref(), self.bundle.as_ref()) else {
+            return;
+        };
         let passed: Option<Vec<DateTime<Utc>>> = plan
             .required_gates
             .iter()
@@ -452,7 +479,10 @@ impl Handoff {
     }
 
     fn arm_kickoff(&self, day0: DateTime<Utc>) -> Milestone {
-        let plan = self.plan.as_ref().expect("day 0 is reached only with a plan");
+        let plan = self
+            .plan
+            .as_ref()
+            .expect("day 0 is reached only with a plan");
         let playbook = &plan.playbook;
         let calendar = self.calendar();
         let due_at = calendar.business_days_after(day0, playbook.kickoff_business_days);
@@ -479,7 +509,9 @@ impl Handoff {
     }
 
     fn breach_kickoff(&mut self, commands: &mut Vec<Command>) {
-        let Some(kickoff) = self.kickoff.as_mut() else { return };
+        let Some(kickoff) = self.kickoff.as_mut() else {
+            return;
+        };
         kickoff.status = MilestoneStatus::Breached;
         kickoff.escalation_level = 1;
         let due_at = kickoff.due_at;
@@ -499,20 +531,36 @@ impl Handoff {
         };
         commands.push(self.create_tasks("breach:kickoff", vec![remediation]));
 
-        let mut recipients = vec![Recipient { role: owner_role, handle: owner }];
-        if let Some(handoff_owner) = self.handoff_owner() {
-            if recipients.iter().all(|r| r.handle != handoff_owner) {
-                recipients.push(Recipient { role: "handoff_owner".into(), handle: handoff_owner });
-            }
+        let mut recipients = vec![Recipient {
+            role: owner_role,
+            handle: owner,
+        }];
+        if let Some(handoff_owner) = self.handoff_owner()
+            && recipients.iter().all(|r| r.handle != handoff_owner)
+        {
+            recipients.push(Recipient {
+                role: "handoff_owner".into(),
+                handle: handoff_owner,
+            });
         }
-        let escalation = self.notification("escalate/kickoff/1", "escalation", Some("kickoff"), Some(1), recipients);
+        let escalation = self.notification(
+            "escalate/kickoff/1",
+            "escalation",
+            Some("kickoff"),
+            Some(1),
+            recipients,
+        );
         commands.push(Command::Notify(Box::new(escalation)));
         // TODO(#3): levels 2 and 3 and the onboarding milestones; this slice ends at the level-1 escalation.
         self.finish(Stage::Completed, commands);
     }
 
     fn cancel(&mut self, reason: String, commands: &mut Vec<Command>) {
-        let reason = if reason == "deleted" || reason == "operator" { reason } else { "lost".to_owned() };
+        let reason = if reason == "deleted" || reason == "operator" {
+            reason
+        } else {
+            "lost".to_owned()
+        };
         if !self.tasks.is_empty() {
             commands.push(Command::CancelTasks(CancelTasks {
                 workflow_id: self.workflow_id.clone(),
@@ -527,9 +575,13 @@ impl Handoff {
         if let Some(plan) = self.plan.as_ref() {
             let recipients = ["handoff_owner", "account_executive"]
                 .iter()
-                .map(|role| Recipient { role: (*role).to_owned(), handle: plan.owner(role) })
+                .map(|role| Recipient {
+                    role: (*role).to_owned(),
+                    handle: plan.owner(role),
+                })
                 .collect();
-            let mut news = self.notification("cancelled", "handoff_cancelled", None, None, recipients);
+            let mut news =
+                self.notification("cancelled", "handoff_cancelled", None, None, recipients);
             news.facts.insert("reason".into(), reason.clone());
             commands.push(Command::Notify(Box::new(news)));
         }
@@ -546,11 +598,18 @@ impl Handoff {
         for task in &tasks {
             self.tasks.entry(task.key.clone()).or_insert(task.status);
         }
-        Command::CreateTasks(CreateTasks { workflow_id: self.workflow_id.clone(), trigger: trigger.to_owned(), tasks })
+        Command::CreateTasks(CreateTasks {
+            workflow_id: self.workflow_id.clone(),
+            trigger: trigger.to_owned(),
+            tasks,
+        })
     }
 
     fn day0_tasks(&self, day0: DateTime<Utc>) -> Vec<TaskSpec> {
-        let plan = self.plan.as_ref().expect("day 0 is reached only with a plan");
+        let plan = self
+            .plan
+            .as_ref()
+            .expect("day 0 is reached only with a plan");
         let calendar = self.calendar();
         plan.playbook
             .day0_tasks
@@ -565,7 +624,11 @@ impl Handoff {
                     DueRule::CalendarDays(n) => calendar.calendar_days_after(day0, n),
                 },
                 depends_on: template.depends_on.clone(),
-                status: if template.depends_on.is_empty() { TaskStatus::Open } else { TaskStatus::Blocked },
+                status: if template.depends_on.is_empty() {
+                    TaskStatus::Open
+                } else {
+                    TaskStatus::Blocked
+                },
             })
             .collect()
     }
@@ -584,9 +647,18 @@ impl Handoff {
     }
 
     fn reminder(&self, milestone: &str) -> Notification {
-        let kickoff = self.kickoff.as_ref().expect("reminders exist only for armed milestones");
-        let recipients = vec![Recipient { role: kickoff.owner_role.clone(), handle: kickoff.owner.clone() }];
-        let percent = self.plan.as_ref().map_or(50.0, |p| p.playbook.kickoff_reminder_fraction * 100.0);
+        let kickoff = self
+            .kickoff
+            .as_ref()
+            .expect("reminders exist only for armed milestones");
+        let recipients = vec![Recipient {
+            role: kickoff.owner_role.clone(),
+            handle: kickoff.owner.clone(),
+        }];
+        let percent = self
+            .plan
+            .as_ref()
+            .map_or(50.0, |p| p.playbook.kickoff_reminder_fraction * 100.0);
         let step = format!("remind/{milestone}/{}pct", percent.round() as u32);
         self.notification(&step, "reminder", Some(milestone), None, recipients)
     }
@@ -594,9 +666,20 @@ impl Handoff {
     fn milestone_news(&self, milestone: &str) -> Notification {
         let recipients = self
             .handoff_owner()
-            .map(|handle| vec![Recipient { role: "handoff_owner".into(), handle }])
+            .map(|handle| {
+                vec![Recipient {
+                    role: "handoff_owner".into(),
+                    handle,
+                }]
+            })
             .unwrap_or_default();
-        self.notification(&format!("met/{milestone}"), "milestone_met", Some(milestone), None, recipients)
+        self.notification(
+            &format!("met/{milestone}"),
+            "milestone_met",
+            Some(milestone),
+            None,
+            recipients,
+        )
     }
 
     fn notification(
@@ -610,10 +693,18 @@ impl Handoff {
         let mut facts = BTreeMap::new();
         facts.insert("deal_id".to_owned(), self.deal_id.clone());
         facts.insert("source".to_owned(), self.source.clone());
-        if let Some(name) = self.bundle.as_ref().and_then(|b| b.bundle.account.name.clone()) {
+        if let Some(name) = self
+            .bundle
+            .as_ref()
+            .and_then(|b| b.bundle.account.name.clone())
+        {
             facts.insert("account".to_owned(), name);
         }
-        if let Some(kickoff) = self.kickoff.as_ref().filter(|k| Some(k.name.as_str()) == milestone) {
+        if let Some(kickoff) = self
+            .kickoff
+            .as_ref()
+            .filter(|k| Some(k.name.as_str()) == milestone)
+        {
             facts.insert("due_at".to_owned(), kickoff.due_at.to_rfc3339());
         }
         Notification {

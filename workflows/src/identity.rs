@@ -18,10 +18,10 @@ pub fn workflow_id(source: &str, deal_id: &str) -> String {
 /// The deal id as it appears inside the workflow id.
 pub fn normalise_deal_id(source: &str, deal_id: &str) -> String {
     let trimmed = deal_id.trim();
-    if source.eq_ignore_ascii_case("salesforce") {
-        if let Some(long) = salesforce_id_18(trimmed) {
-            return long;
-        }
+    if source.eq_ignore_ascii_case("salesforce")
+        && let Some(long) = salesforce_id_18(trimmed)
+    {
+        return long;
     }
     normalise(trimmed)
 }
@@ -29,7 +29,13 @@ pub fn normalise_deal_id(source: &str, deal_id: &str) -> String {
 /// Replaces every character outside `[A-Za-z0-9._-]` with `_`.
 fn normalise(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -77,21 +83,42 @@ mod tests {
 
     #[test]
     fn salesforce_ids_widen_to_18_characters() {
-        assert_eq!(salesforce_id_18("001A0000006Vm9r").as_deref(), Some("001A0000006Vm9rIAC"));
-        assert_eq!(workflow_id("salesforce", "001A0000006Vm9r"), "handoff-salesforce-001A0000006Vm9rIAC");
-        assert_eq!(workflow_id("Salesforce", "001A0000006Vm9rIAC"), "handoff-salesforce-001A0000006Vm9rIAC");
+        assert_eq!(
+            salesforce_id_18("001A0000006Vm9r").as_deref(),
+            Some("001A0000006Vm9rIAC")
+        );
+        assert_eq!(
+            workflow_id("salesforce", "001A0000006Vm9r"),
+            "handoff-salesforce-001A0000006Vm9rIAC"
+        );
+        assert_eq!(
+            workflow_id("Salesforce", "001A0000006Vm9rIAC"),
+            "handoff-salesforce-001A0000006Vm9rIAC"
+        );
     }
 
     #[test]
     fn hostile_ids_are_reduced_to_safe_characters() {
-        assert_eq!(workflow_id("manual", "../../etc/passwd"), "handoff-manual-.._.._etc_passwd");
-        assert_eq!(workflow_id("manual", "a b\u{202e}c"), "handoff-manual-a_b_c");
+        assert_eq!(
+            workflow_id("manual", "../../etc/passwd"),
+            "handoff-manual-.._.._etc_passwd"
+        );
+        assert_eq!(
+            workflow_id("manual", "a b\u{202e}c"),
+            "handoff-manual-a_b_c"
+        );
     }
 
     #[test]
     fn deal_refs_accept_both_forms() {
-        assert_eq!(parse_deal_ref("hubspot:123-456").as_deref(), Some("handoff-hubspot-123-456"));
-        assert_eq!(parse_deal_ref("handoff-manual-x").as_deref(), Some("handoff-manual-x"));
+        assert_eq!(
+            parse_deal_ref("hubspot:123-456").as_deref(),
+            Some("handoff-hubspot-123-456")
+        );
+        assert_eq!(
+            parse_deal_ref("handoff-manual-x").as_deref(),
+            Some("handoff-manual-x")
+        );
         assert_eq!(parse_deal_ref("nonsense"), None);
     }
 }

@@ -48,17 +48,31 @@ pub fn envelope(payload: Option<Value>, now: DateTime<Utc>) -> Result<Envelope, 
     let fields = match payload {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(fields)) => fields,
-        Some(other) => return Err(format!("payload: expected a JSON object, got {}", kind(&other))),
+        Some(other) => {
+            return Err(format!(
+                "payload: expected a JSON object, got {}",
+                kind(&other)
+            ));
+        }
     };
     let at = match fields.get("at") {
         None | Some(Value::Null) => now,
         Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
             .map_err(|_| "at: not an RFC 3339 instant".to_owned())?
             .with_timezone(&Utc),
-        Some(other) => return Err(format!("at: expected an RFC 3339 instant, got {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "at: expected an RFC 3339 instant, got {}",
+                kind(other)
+            ));
+        }
     };
     if at > now {
-        return Err(format!("at: {} is later than business now {}", at.to_rfc3339(), now.to_rfc3339()));
+        return Err(format!(
+            "at: {} is later than business now {}",
+            at.to_rfc3339(),
+            now.to_rfc3339()
+        ));
     }
     let by = optional_text(&fields, "by")?;
     Ok(Envelope { at, by, fields })
@@ -74,7 +88,13 @@ pub fn decode(
     handoff_workflow_id: &str,
 ) -> Result<Option<Event>, String> {
     let envelope = envelope(payload, now)?;
-    let gate = |gate| Ok(Some(Event::GatePassed { gate, at: envelope.at, by: envelope.by.clone() }));
+    let gate = |gate| {
+        Ok(Some(Event::GatePassed {
+            gate,
+            at: envelope.at,
+            by: envelope.by.clone(),
+        }))
+    };
     match signal {
         "closed_won" => closed_won(&envelope, handoff_workflow_id).map(Some),
         "contract_signed" => gate(Gate::Signature),
@@ -82,7 +102,8 @@ pub fn decode(
         "financing_secured" => gate(Gate::Financing),
         "kickoff_held" => Ok(Some(Event::KickoffHeld { at: envelope.at })),
         "deal_lost" => {
-            let reason = optional_text(&envelope.fields, "reason")?.unwrap_or_else(|| "lost".to_owned());
+            let reason =
+                optional_text(&envelope.fields, "reason")?.unwrap_or_else(|| "lost".to_owned());
             Ok(Some(Event::DealLost { reason }))
         }
         // TODO(#3): milestones after kickoff, pauses, acknowledgements and reopen.
@@ -95,7 +116,12 @@ fn closed_won(envelope: &Envelope, handoff_workflow_id: &str) -> Result<Event, S
     let value = match envelope.fields.get("bundle") {
         Some(value @ Value::Object(_)) => value.clone(),
         None | Some(Value::Null) => return Err("bundle: required field is missing".to_owned()),
-        Some(other) => return Err(format!("bundle: expected a JSON object, got {}", kind(other))),
+        Some(other) => {
+            return Err(format!(
+                "bundle: expected a JSON object, got {}",
+                kind(other)
+            ));
+        }
     };
     let bundle = ValidBundle::from_value(value).map_err(|e| format!("bundle.{e}"))?;
     if workflow_id(&bundle.source, &bundle.deal_id) != handoff_workflow_id {
@@ -130,7 +156,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-03-05T13:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2026-03-05T13:00:00Z")
+            .unwrap()
+            .to_utc()
     }
 
     fn reason(signal: &str, payload: Value) -> String {
@@ -139,13 +167,34 @@ mod tests {
 
     #[test]
     fn malformed_payloads_name_the_field() {
-        assert_eq!(reason("security_cleared", json!({"at": "yesterday"})), "at: not an RFC 3339 instant");
-        assert_eq!(reason("security_cleared", json!({"at": 5})), "at: expected an RFC 3339 instant, got a number");
-        assert_eq!(reason("contract_signed", json!(123)), "payload: expected a JSON object, got a number");
-        assert_eq!(reason("contract_signed", json!({"by": ["x"]})), "by: expected a string, got an array");
-        assert!(reason("kickoff_held", json!({"at": "2026-03-06T00:00:00Z"})).contains("later than business now"));
-        assert_eq!(reason("closed_won", json!({})), "bundle: required field is missing");
-        assert_eq!(reason("closed_won", json!({"bundle": {"deal": {}}})), "bundle.deal.source: required field is missing");
+        assert_eq!(
+            reason("security_cleared", json!({"at": "yesterday"})),
+            "at: not an RFC 3339 instant"
+        );
+        assert_eq!(
+            reason("security_cleared", json!({"at": 5})),
+            "at: expected an RFC 3339 instant, got a number"
+        );
+        assert_eq!(
+            reason("contract_signed", json!(123)),
+            "payload: expected a JSON object, got a number"
+        );
+        assert_eq!(
+            reason("contract_signed", json!({"by": ["x"]})),
+            "by: expected a string, got an array"
+        );
+        assert!(
+            reason("kickoff_held", json!({"at": "2026-03-06T00:00:00Z"}))
+                .contains("later than business now")
+        );
+        assert_eq!(
+            reason("closed_won", json!({})),
+            "bundle: required field is missing"
+        );
+        assert_eq!(
+            reason("closed_won", json!({"bundle": {"deal": {}}})),
+            "bundle.deal.source: required field is missing"
+        );
     }
 
     #[test]
@@ -158,6 +207,13 @@ mod tests {
     #[test]
     fn gates_default_to_arrival_time() {
         let event = decode("contract_signed", None, now(), "w").unwrap();
-        assert_eq!(event, Some(Event::GatePassed { gate: Gate::Signature, at: now(), by: None }));
+        assert_eq!(
+            event,
+            Some(Event::GatePassed {
+                gate: Gate::Signature,
+                at: now(),
+                by: None
+            })
+        );
     }
 }

@@ -115,10 +115,34 @@ fn default_day0_tasks() -> Vec<TaskTemplate> {
         depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
     };
     vec![
-        task("kickoff", "Hold the kickoff with the customer", "onboarding_manager", DueRule::BusinessDays(3), &[]),
-        task("data_migration", "Plan and schedule the data migrations", "onboarding_manager", DueRule::BusinessDays(10), &["kickoff"]),
-        task("integration_setup", "Set up the integrations", "sales_engineer", DueRule::CalendarDays(14), &["kickoff"]),
-        task("user_enablement", "Enable the customer's users", "customer_success_manager", DueRule::CalendarDays(30), &["kickoff"]),
+        task(
+            "kickoff",
+            "Hold the kickoff with the customer",
+            "onboarding_manager",
+            DueRule::BusinessDays(3),
+            &[],
+        ),
+        task(
+            "data_migration",
+            "Plan and schedule the data migrations",
+            "onboarding_manager",
+            DueRule::BusinessDays(10),
+            &["kickoff"],
+        ),
+        task(
+            "integration_setup",
+            "Set up the integrations",
+            "sales_engineer",
+            DueRule::CalendarDays(14),
+            &["kickoff"],
+        ),
+        task(
+            "user_enablement",
+            "Enable the customer's users",
+            "customer_success_manager",
+            DueRule::CalendarDays(30),
+            &["kickoff"],
+        ),
     ]
 }
 
@@ -158,8 +182,16 @@ impl Plan {
         let owners = OWNER_ROLES
             .iter()
             .map(|role| {
-                let given = bundle.bundle.owners.get(*role).map(|h| h.trim()).filter(|h| !h.is_empty());
-                ((*role).to_owned(), given.unwrap_or(fallback_owner).to_owned())
+                let given = bundle
+                    .bundle
+                    .owners
+                    .get(*role)
+                    .map(|h| h.trim())
+                    .filter(|h| !h.is_empty());
+                (
+                    (*role).to_owned(),
+                    given.unwrap_or(fallback_owner).to_owned(),
+                )
             })
             .collect();
         Self {
@@ -175,7 +207,10 @@ impl Plan {
 
     /// The handle that owns a role.
     pub fn owner(&self, role: &str) -> String {
-        self.owners.get(role).cloned().unwrap_or_else(|| "unassigned".to_owned())
+        self.owners
+            .get(role)
+            .cloned()
+            .unwrap_or_else(|| "unassigned".to_owned())
     }
 
     /// Whether a gate must pass before day 0.
@@ -208,17 +243,45 @@ mod tests {
     #[test]
     fn segment_comes_from_the_bundle_or_the_amount_band() {
         let bands = SegmentBands::default();
-        assert_eq!(bands.segment_of(&bundle(serde_json::json!({"segment": "smb", "amount": 1e9}))), "smb");
-        assert_eq!(bands.segment_of(&bundle(serde_json::json!({"amount": 120000, "currency": "USD"}))), "enterprise");
-        assert_eq!(bands.segment_of(&bundle(serde_json::json!({"amount": 30000, "currency": "usd"}))), "mid_market");
-        assert_eq!(bands.segment_of(&bundle(serde_json::json!({"amount": 10, "currency": "USD"}))), "smb");
-        assert_eq!(bands.segment_of(&bundle(serde_json::json!({"amount": 10, "currency": "XXX"}))), "mid_market");
+        assert_eq!(
+            bands.segment_of(&bundle(
+                serde_json::json!({"segment": "smb", "amount": 1e9})
+            )),
+            "smb"
+        );
+        assert_eq!(
+            bands.segment_of(&bundle(
+                serde_json::json!({"amount": 120000, "currency": "USD"})
+            )),
+            "enterprise"
+        );
+        assert_eq!(
+            bands.segment_of(&bundle(
+                serde_json::json!({"amount": 30000, "currency": "usd"})
+            )),
+            "mid_market"
+        );
+        assert_eq!(
+            bands.segment_of(&bundle(
+                serde_json::json!({"amount": 10, "currency": "USD"})
+            )),
+            "smb"
+        );
+        assert_eq!(
+            bands.segment_of(&bundle(
+                serde_json::json!({"amount": 10, "currency": "XXX"})
+            )),
+            "mid_market"
+        );
     }
 
     #[test]
     fn security_review_in_the_terms_adds_the_gate() {
         let mut b = bundle(serde_json::json!({}));
-        b.bundle.terms = Some(crate::bundle::Terms { security_review_required: Some(true), ..Default::default() });
+        b.bundle.terms = Some(crate::bundle::Terms {
+            security_review_required: Some(true),
+            ..Default::default()
+        });
         let plan = Plan::freeze(&b, Playbook::builtin("smb"), "revops");
         assert_eq!(plan.required_gates, vec![Gate::Signature, Gate::Security]);
         assert_eq!(plan.owner("handoff_owner"), "revops");
@@ -255,7 +318,10 @@ pub struct Band {
 
 impl Default for SegmentBands {
     fn default() -> Self {
-        let band = |mid_market, enterprise| Band { mid_market, enterprise };
+        let band = |mid_market, enterprise| Band {
+            mid_market,
+            enterprise,
+        };
         let bands = [
             ("USD", band(25_000.0, 100_000.0)),
             ("EUR", band(23_000.0, 92_000.0)),
@@ -264,7 +330,10 @@ impl Default for SegmentBands {
         .into_iter()
         .map(|(currency, band)| (currency.to_owned(), band))
         .collect();
-        Self { bands, default_segment: "mid_market".to_owned() }
+        Self {
+            bands,
+            default_segment: "mid_market".to_owned(),
+        }
     }
 }
 
@@ -272,12 +341,17 @@ impl SegmentBands {
     /// The segment of a bundle: the one it names, else the one its amount falls in.
     pub fn segment_of(&self, bundle: &ValidBundle) -> String {
         let deal = &bundle.bundle.deal;
-        if let Some(given) = deal.segment.as_deref().map(str::trim) {
-            if SEGMENTS.contains(&given) {
-                return given.to_owned();
-            }
+        if let Some(given) = deal.segment.as_deref().map(str::trim)
+            && SEGMENTS.contains(&given)
+        {
+            return given.to_owned();
         }
-        let currency = deal.currency.as_deref().unwrap_or("USD").trim().to_ascii_uppercase();
+        let currency = deal
+            .currency
+            .as_deref()
+            .unwrap_or("USD")
+            .trim()
+            .to_ascii_uppercase();
         match (deal.amount, self.bands.get(&currency)) {
             (Some(amount), Some(band)) if amount >= band.enterprise => "enterprise".to_owned(),
             (Some(amount), Some(band)) if amount >= band.mid_market => "mid_market".to_owned(),

@@ -132,7 +132,10 @@ impl Status {
             bundle_completeness: plan.map(|p| p.bundle_completeness),
             business_now,
             time_scale,
-            playbook: plan.map(|p| PlaybookRef { segment: p.segment.clone(), hash: p.playbook_hash.clone() }),
+            playbook: plan.map(|p| PlaybookRef {
+                segment: p.segment.clone(),
+                hash: p.playbook_hash.clone(),
+            }),
             gates: gate_views(handoff),
             day0: handoff.day0,
             milestones: handoff
@@ -175,13 +178,23 @@ fn gate_views(handoff: &Handoff) -> BTreeMap<String, GateView> {
                 (None, true) => "pending",
                 (None, false) => "not_required",
             };
-            (gate.name().to_owned(), GateView { required, status: status.to_owned(), passed_at })
+            (
+                gate.name().to_owned(),
+                GateView {
+                    required,
+                    status: status.to_owned(),
+                    passed_at,
+                },
+            )
         })
         .collect()
 }
 
 fn task_counts(handoff: &Handoff) -> TaskCounts {
-    let mut counts = TaskCounts { created: handoff.tasks.len() as u32, ..TaskCounts::default() };
+    let mut counts = TaskCounts {
+        created: handoff.tasks.len() as u32,
+        ..TaskCounts::default()
+    };
     for status in handoff.tasks.values() {
         match status {
             TaskStatus::Open => counts.open += 1,

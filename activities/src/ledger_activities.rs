@@ -1,0 +1,145 @@
+//! The activities `DealHandoff` calls, implemented over the ledger.
+// The activity macro generates a marker constant per activity that cannot
+// carry docs of its own.
+#![allow(missing_docs)]
+
+use std::sync::Arc;
+
+use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::debug;
+
+use handoff_workflows::activity::{
+    CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, TasksCancelled,
+    TasksCreated,
+};
+use handoff_workflows::playbook::{Plan, Playbook, SegmentBands};
+
+use crate::ledger::{Ledger, LedgerError};
+use crate::render;
+
+impl LedgerError {
+    /// Decides, in one place, whether Temporal may retry a ledger failure.
+    pub fn into_activity_error(self) -> ActivityError {
+        let failure = match self {
+            // The database may come back; the key makes the retry harmless.
+            e @ (Self::Database(_) | Self::Directory { .. }) => ApplicationFailure::new(e),
+            // Configuration and schema problems do not heal by retrying.
+            e @ (Self::UnsupportedUrl(_) | Self::Migration(_)) => {
+                ApplicationFailure::non_retryable(e)
+            }
+        };
+        ActivityError::from(failure)
+    }
+}
+
+/// What the activities need besides the ledger.
+#[derive(Debug, Clone)]
+pub struct PlanningSettings {
+    /// Amount bands that give a segment to bundles without one.
+    pub bands: SegmentBands,
+    /// Handle that owns every role a bundle leaves empty.
+    pub fallback_owner: String,
+}
+
+/// The activities, over one ledger.
+pub struct LedgerActivities {
+    ledger: Ledger,
+    settings: PlanningSettings,
+}
+
+impl LedgerActivities {
+    /// Activities writing to `ledger`.
+    pub fn new(ledger: Ledger, settings: PlanningSettings) -> Self {
+        Self { ledger, settings }
+    }
+}
+
+#[activities]
+impl LedgerActivities {
+    /// Freezes the plan of a deal and records the deal in the registry.
+    #[activity(name = "plan_handoff")]
+    pub async fn plan_handoff(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: PlanRequest,
+    ) -> Result<Plan, ActivityError> {
+        let info = ctx.info();
+        self.ledger
+            .record_deal(
+                &request.workflow_id,
+                &request.bundle.source,
+                &request.bundle.deal_id,
+                info.workflow_run_id.as_deref(),
+            )
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        let segment = self.settings.bands.segment_of(&request.bundle);
+        // TODO(#4): playbooks and the owner directory as data files.
+        let playbook = Playbook::builtin(&segment);
+        Ok(Plan::freeze(
+            &request.bundle,
+            playbook,
+            &self.settings.fallback_owner,
+        ))
+    }
+
+    /// Writes a batch of tasks to the ledger.
+    #[activity(name = "create_tasks")]
+    pub async fn create_tasks(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        batch: CreateTasks,
+    ) -> Result<TasksCreated, ActivityError> {
+        // TODO(#4): deliver to task sinks, heartbeating per task.
+        let created = self
+            .ledger
+            .insert_tasks(&batch.workflow_id, &batch.trigger, &batch.tasks)
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        debug!(workflow_id = %batch.workflow_id, trigger = %batch.trigger, created, "tasks recorded");
+        Ok(TasksCreated { created })
+    }
+
+    /// Closes the deal's open tasks in the ledger.
+    #[activity(name = "cancel_tasks")]
+    pub async fn cancel_tasks(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: CancelTasks,
+    ) -> Result<TasksCancelled, ActivityError> {
+        let cancelled = self
+            .ledger
+            .cancel_tasks(&request.workflow_id)
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        debug!(workflow_id = %request.workflow_id, reason = %request.reason, cancelled, "tasks cancelled");
+        Ok(TasksCancelled { cancelled })
+    }
+
+    /// Records a notification in the ledger, once per key.
+    #[activity(name = "notify")]
+    pub async fn notify(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        notification: Notification,
+    ) -> Result<NotifyOutcome, ActivityError> {
+        let rendered = render::render(&notification);
+        // Recorded before any delivery, so a retry after a crash finds the row.
+        self.ledger
+            .insert_notification(&notification, &rendered.subject, &rendered.body)
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        // TODO(#4): webhook, Slack and SMTP sinks; until then the ledger is the only channel.
+        self.ledger
+            .mark_notification(&notification.key, "delivered")
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        debug!(workflow_id = %notification.workflow_id, kind = %notification.kind, "notification recorded");
+        Ok(NotifyOutcome {
+            delivered: true,
+            detail: None,
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! The command line: every subcommand and flag, with the help text users read.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Runs and operates the revenue handoff on Temporal.
+#[derive(Debug, Parser)]
+#[command(
+    name = "handoff",
+    version,
+    about = "Runs the revenue handoff: one durable Temporal workflow per closed-won deal",
+    long_about = "Runs the revenue handoff: one durable Temporal workflow per closed-won deal, \
+                  from signature through kickoff to first value.\n\n\
+                  Start locally with `handoff dev`, then `handoff deal start examples/bundles/smb.json` \
+                  and `handoff deal list`. Temporal connection settings come from TEMPORAL_ADDRESS, \
+                  TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, the TEMPORAL_TLS_* variables and temporal.toml \
+                  profiles. Every other setting follows: flag > HANDOFF_* variable > handoff.toml > default."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) settings: SettingsArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Settings every subcommand shares.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct SettingsArgs {
+    /// Configuration file [default: ./handoff.toml when it exists]
+    #[arg(long, global = true, env = "HANDOFF_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Task queue the worker polls and handoffs start on [default: revenue-handoff]
+    #[arg(long, global = true, env = "HANDOFF_TASK_QUEUE", value_name = "NAME")]
+    pub(crate) task_queue: Option<String>,
+    /// Ledger database: sqlite://PATH [default: sqlite://.handoff/handoff.db]
+    #[arg(long, global = true, env = "HANDOFF_DATABASE_URL", value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// Listen address of the worker's metrics endpoint [default: 127.0.0.1:9464]
+    #[arg(long, global = true, env = "HANDOFF_METRICS_ADDR", value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    /// Handle that owns every role a bundle leaves empty [default: revops-queue]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_FALLBACK_OWNER",
+        value_name = "HANDLE"
+    )]
+    pub(crate) fallback_owner: Option<String>,
+    /// Business seconds per wall second for new handoffs; 86400 runs a day a second [default: 1]
+    #[arg(long, global = true, env = "HANDOFF_TIME_SCALE", value_name = "N")]
+    pub(crate) time_scale: Option<u32>,
+    /// Seconds the worker waits for running activities on shutdown [default: 30]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_SHUTDOWN_GRACE_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub(crate) shutdown_grace_seconds: Option<u64>,
+    /// Log format [default: human on a terminal, json otherwise]
+    #[arg(long, global = true, env = "HANDOFF_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Readable lines, for terminals.
+    Human,
+    /// One JSON object per line, for containers.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the worker until SIGTERM or Ctrl-C
+    Worker,
+    /// Run a local Temporal dev server (UI included) and the worker; Ctrl-C stops both
+    Dev(DevArgs),
+    /// Start, signal, inspect and list handoffs
+    #[command(subcommand)]
+    Deal(DealCommand),
+    /// Read the tasks in the ledger
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Read the notifications in the ledger
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DevArgs {
+    /// gRPC port of the dev server
+    #[arg(long, default_value_t = 7233, env = "HANDOFF_DEV_PORT")]
+    pub(crate) port: u16,
+    /// Port of Temporal UI
+    #[arg(long, default_value_t = 8233, env = "HANDOFF_DEV_UI_PORT")]
+    pub(crate) ui_port: u16,
+    /// Directory for the dev server's SQLite file and log
+    #[arg(
+        long,
+        default_value = ".handoff",
+        env = "HANDOFF_DEV_DIR",
+        value_name = "DIR"
+    )]
+    pub(crate) state_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DealCommand {
+    /// Validate a bundle and send it as `closed_won`, starting the handoff if needed
+    #[command(
+        after_help = "Examples:\n  handoff deal start examples/bundles/smb.json\n  \
+                            cat bundle.json | handoff deal start - --json"
+    )]
+    Start {
+        /// Bundle file, or - for standard input
+        file: PathBuf,
+        /// Print {"workflow_id", "run_id", "started"}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start one handoff per closed-won record of a CRM export
+    #[command(
+        after_help = "Examples:\n  handoff deal import --format salesforce-json examples/crm/Opportunities.json\n  \
+                            handoff deal import --format salesforce-json opps.json --accounts accts.json --as-of 2026-03-02T00:00:00Z"
+    )]
+    Import {
+        /// Export format
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        /// Export file
+        file: PathBuf,
+        /// Accounts file resolving @AccountRefN [default: Accounts.json beside FILE]
+        #[arg(long, value_name = "FILE")]
+        accounts: Option<PathBuf>,
+        /// Anchor gate SLAs at this RFC 3339 instant instead of closed_won_at (backfills)
+        #[arg(long, value_name = "INSTANT")]
+        as_of: Option<String>,
+        /// Print the counts as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one signal to a handoff (starting it when it does not exist yet)
+    #[command(
+        after_help = "Examples:\n  handoff deal signal manual:DEMO-1 contract_signed\n  \
+                            handoff deal signal handoff-manual-DEMO-1 kickoff_held --data '{\"at\": \"2026-03-04T15:00:00Z\"}'"
+    )]
+    Signal {
+        /// A workflow id, or source:id
+        deal: String,
+        /// Signal name, e.g. contract_signed, security_cleared, kickoff_held, deal_lost
+        name: String,
+        /// JSON object payload, e.g. '{"at": "2026-03-04T15:00:00Z", "by": "ae-01"}'
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+    },
+    /// Show a handoff's status
+    Status {
+        /// A workflow id, or source:id
+        deal: String,
+        /// Print the status query's JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List handoffs, soonest deadline first
+    List(ListArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ImportFormat {
+    /// Salesforce sObject tree JSON ({"records": [...]})
+    SalesforceJson,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ListArgs {
+    /// Include finished handoffs
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// At most this many
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Only this stage (awaiting_bundle, awaiting_gates, kickoff, onboarding, completed, cancelled)
+    #[arg(long)]
+    pub(crate) stage: Option<String>,
+    /// Only this segment (smb, mid_market, enterprise)
+    #[arg(long)]
+    pub(crate) segment: Option<String>,
+    /// Only this handoff owner handle
+    #[arg(long)]
+    pub(crate) owner: Option<String>,
+    /// Only handoffs at risk
+    #[arg(long)]
+    pub(crate) at_risk: bool,
+    /// Only handoffs whose next deadline is within this duration, e.g. 24h, 3days
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) due_within: Option<std::time::Duration>,
+    /// Print a JSON array
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TasksCommand {
+    /// List tasks, by deal and due date
+    List {
+        /// Only this deal (workflow id or source:id)
+        #[arg(long)]
+        deal: Option<String>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotificationsCommand {
+    /// List notifications, oldest first
+    List {
+        /// Only this deal (workflow id or source:id)
+        #[arg(long)]
+        deal: Option<String>,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+}

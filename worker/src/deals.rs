@@ -1,0 +1,518 @@
+//! `handoff deal start | signal | status | list`.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt as _;
+use serde::Serialize;
+use temporalio_client::{Client, WorkflowListOptions};
+use temporalio_common::search_attributes::SearchAttributeKey;
+
+use handoff_activities::ledger::Ledger;
+use handoff_workflows::bundle::ValidBundle;
+use handoff_workflows::deal_handoff::{
+    AT_RISK, DEAL_ID, DEAL_SOURCE, HANDOFF_OWNER, HANDOFF_STAGE, NEXT_DEADLINE, SEGMENT,
+    WORKFLOW_TYPE,
+};
+use handoff_workflows::identity::{WORKFLOW_ID_PREFIX, parse_deal_ref, workflow_id};
+use handoff_workflows::message::SIGNAL_NAMES;
+use handoff_workflows::status::Status;
+
+use crate::cli::ListArgs;
+use crate::config::Settings;
+use crate::exit::Exit;
+use crate::temporal::{self, Delivered, StartOptions, Target};
+use crate::terminal::{clean, print_table};
+
+/// Delivers events to handoffs, consulting the deal registry first.
+pub(crate) struct Courier {
+    pub(crate) client: Client,
+    pub(crate) ledger: Ledger,
+    pub(crate) settings: Settings,
+}
+
+impl Courier {
+    /// Sends `signal` to the deal's handoff, creating the handoff when the
+    /// registry has never seen the deal.
+    ///
+    /// A deal the registry knows is only ever signalled, never started, so a
+    /// finished handoff stays finished after Temporal's retention forgot it.
+    pub(crate) async fn deliver(
+        &self,
+        target: &Target,
+        signal: &str,
+        payload: &serde_json::Value,
+        bundle: Option<&ValidBundle>,
+    ) -> anyhow::Result<Delivered> {
+        if self.ledger.deal_known(&target.workflow_id).await? {
+            return temporal::signal(&self.client, &target.workflow_id, signal, payload).await;
+        }
+        let options = self.start_options(target, bundle);
+        let delivered =
+            temporal::signal_with_start(&self.client, target, signal, payload, &options).await?;
+        if let Delivered::Running { run_id, .. } = &delivered {
+            self.ledger
+                .record_deal(
+                    &target.workflow_id,
+                    &target.source,
+                    &target.deal_id,
+                    Some(run_id),
+                )
+                .await?;
+        }
+        Ok(delivered)
+    }
+
+    fn start_options(&self, target: &Target, bundle: Option<&ValidBundle>) -> StartOptions {
+        let mut search_attributes = vec![
+            ("DealId", "Keyword", serde_json::json!(target.deal_id)),
+            ("DealSource", "Keyword", serde_json::json!(target.source)),
+            (
+                "HandoffStage",
+                "Keyword",
+                serde_json::json!("awaiting_bundle"),
+            ),
+        ];
+        let summary = bundle.map(|bundle| {
+            let segment = self.settings.bands.segment_of(bundle);
+            search_attributes.push(("Segment", "Keyword", serde_json::json!(segment)));
+            let deal = &bundle.bundle.deal;
+            if let Some(amount) = deal.amount {
+                search_attributes.push(("DealAmount", "Double", serde_json::json!(amount)));
+            }
+            let amount = deal
+                .amount
+                .map(|a| format!("{a:.0} {}", deal.currency.as_deref().unwrap_or("")))
+                .unwrap_or_else(|| "amount unknown".to_owned());
+            let account = clean(bundle.bundle.account.name.as_deref().unwrap_or(""));
+            format!("{account} · {segment} · {}", amount.trim_end())
+        });
+        StartOptions {
+            task_queue: self.settings.task_queue.clone(),
+            time_scale: self.settings.time_scale,
+            summary: summary.or_else(|| Some(format!("deal {}:{}", target.source, target.deal_id))),
+            search_attributes,
+        }
+    }
+}
+
+/// The handoff a bundle belongs to.
+pub(crate) fn target_of(bundle: &ValidBundle) -> Target {
+    Target {
+        workflow_id: workflow_id(&bundle.source, &bundle.deal_id),
+        source: bundle.source.trim().to_ascii_lowercase(),
+        deal_id: bundle.deal_id.clone(),
+    }
+}
+
+/// Resolves an operator's `DEAL` argument.
+pub(crate) fn target_of_ref(deal: &str) -> anyhow::Result<Target> {
+    let workflow_id = parse_deal_ref(deal).ok_or_else(|| {
+        Exit::config(format!(
+            "{deal:?} is not a deal: give a workflow id (handoff-…) or source:id"
+        ))
+    })?;
+    let (source, deal_id) = match deal.trim().split_once(':') {
+        Some((source, id)) if !deal.trim().starts_with(WORKFLOW_ID_PREFIX) => {
+            (source.trim().to_ascii_lowercase(), id.trim().to_owned())
+        }
+        _ => {
+            let rest = &workflow_id[WORKFLOW_ID_PREFIX.len()..];
+            let (source, id) = rest.split_once('-').unwrap_or((rest, ""));
+            (source.to_owned(), id.to_owned())
+        }
+    };
+    Ok(Target {
+        workflow_id,
+        source,
+        deal_id,
+    })
+}
+
+/// Reads a bundle from a file or standard input and validates it.
+pub(crate) fn read_bundle(file: &Path) -> anyhow::Result<ValidBundle> {
+    let (name, text) = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Exit::data(format!("cannot read standard input: {e}")))?;
+        ("standard input".to_owned(), text)
+    } else {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Exit::data(format!("cannot read {}: {e}", file.display())))?;
+        (file.display().to_string(), text)
+    };
+    ValidBundle::from_json(&text)
+        .map_err(|e| Exit::data(format!("invalid bundle in {name}: {e}; nothing was sent")))
+}
+
+#[derive(Serialize)]
+struct StartReport<'a> {
+    workflow_id: &'a str,
+    run_id: Option<&'a str>,
+    started: bool,
+}
+
+/// `handoff deal start`.
+pub(crate) async fn start(courier: &Courier, file: &Path, json: bool) -> anyhow::Result<()> {
+    let bundle = read_bundle(file)?;
+    let target = target_of(&bundle);
+    let payload = serde_json::json!({ "bundle": bundle.bundle });
+    let delivered = courier
+        .deliver(&target, "closed_won", &payload, Some(&bundle))
+        .await?;
+    let (run_id, started) = match &delivered {
+        Delivered::Running { run_id, started } => {
+            (Some(run_id.as_str()).filter(|r| !r.is_empty()), *started)
+        }
+        Delivered::Finished => (None, false),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&StartReport {
+                workflow_id: &target.workflow_id,
+                run_id,
+                started
+            })?
+        );
+    } else {
+        println!("{}", target.workflow_id);
+        match delivered {
+            Delivered::Finished => eprintln!("this handoff already finished; nothing was sent"),
+            Delivered::Running { started: true, .. } => eprintln!("handoff started"),
+            Delivered::Running { started: false, .. } => {
+                eprintln!("handoff already running; bundle sent as an amendment")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `handoff deal signal`.
+pub(crate) async fn signal(
+    courier: &Courier,
+    deal: &str,
+    name: &str,
+    data: Option<&str>,
+) -> anyhow::Result<()> {
+    if !SIGNAL_NAMES.contains(&name) {
+        return Err(Exit::config(format!(
+            "unknown signal {name:?}; signals are: {}",
+            SIGNAL_NAMES.join(", ")
+        )));
+    }
+    let payload: serde_json::Value = match data {
+        None => serde_json::json!({}),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Exit::data(format!("--data is not JSON: {e}; nothing was sent")))?,
+    };
+    if !payload.is_object() {
+        return Err(Exit::data(
+            "--data must be a JSON object, e.g. '{\"at\": \"2026-03-04T15:00:00Z\"}'; nothing was sent",
+        ));
+    }
+    let target = target_of_ref(deal)?;
+    match courier.deliver(&target, name, &payload, None).await? {
+        Delivered::Finished => {
+            eprintln!("{} already finished; nothing was sent", target.workflow_id);
+        }
+        Delivered::Running { started, .. } => {
+            println!("{}", target.workflow_id);
+            if started {
+                eprintln!("handoff started by {name}; it waits for the closed_won bundle");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `handoff deal status`.
+pub(crate) async fn status(client: &Client, deal: &str, json: bool) -> anyhow::Result<()> {
+    let target = target_of_ref(deal)?;
+    let status = temporal::query_status(client, &target.workflow_id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print_status(&status);
+    }
+    Ok(())
+}
+
+fn print_status(status: &Status) {
+    let instant = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+    };
+    println!(
+        "{}  ({}:{})",
+        clean(&status.workflow_id),
+        clean(&status.source),
+        clean(&status.deal_id)
+    );
+    println!("  stage          {}", status.stage);
+    if let Some(reason) = &status.cancel_reason {
+        println!("  cancelled      {reason}");
+    }
+    println!(
+        "  segment        {}",
+        status.segment.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  owner          {}",
+        clean(status.owner.as_deref().unwrap_or("-"))
+    );
+    println!(
+        "  at risk        {}",
+        if status.at_risk { "yes" } else { "no" }
+    );
+    if let Some(completeness) = status.bundle_completeness {
+        println!("  bundle         {:.0}% complete", completeness * 100.0);
+    }
+    println!(
+        "  business now   {} (time scale {})",
+        status
+            .business_now
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        status.time_scale
+    );
+    for (name, gate) in &status.gates {
+        match gate.passed_at {
+            Some(at) => println!(
+                "  gate {name:<10}{} at {}",
+                gate.status,
+                at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            None => println!("  gate {name:<10}{}", gate.status),
+        }
+    }
+    println!("  day 0          {}", instant(status.day0));
+    for milestone in &status.milestones {
+        let status_text = serde_json::to_value(milestone.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "  milestone      {} {} due {} met {} escalation {}",
+            milestone.name,
+            status_text,
+            milestone.due_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            instant(milestone.met_at),
+            milestone.escalation_level
+        );
+    }
+    match &status.next_deadline {
+        Some(deadline) => println!(
+            "  next deadline  {} at {}",
+            deadline.summary(),
+            deadline.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        None => println!("  next deadline  -"),
+    }
+    let t = status.tasks;
+    println!(
+        "  tasks          created {}, open {}, blocked {}, done {}",
+        t.created, t.open, t.blocked, t.done
+    );
+    println!(
+        "  notifications  sent {}, failed {}",
+        status.notifications.sent, status.notifications.failed
+    );
+    println!("  rejected       {}", status.rejected_events.total);
+    for event in &status.rejected_events.recent {
+        println!(
+            "    {} {}: {}",
+            event.received_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            clean(&event.signal),
+            clean(&event.reason)
+        );
+    }
+    for failure in &status.delivery_failures {
+        println!(
+            "  failed         {}: {}",
+            clean(&failure.key),
+            clean(&failure.detail)
+        );
+    }
+}
+
+/// One row of `handoff deal list --json`.
+#[derive(Debug, Serialize)]
+struct ListedHandoff {
+    workflow_id: String,
+    deal_id: String,
+    source: String,
+    stage: Option<String>,
+    segment: Option<String>,
+    owner: Option<String>,
+    at_risk: bool,
+    next_deadline: Option<DateTime<Utc>>,
+}
+
+/// `handoff deal list`.
+pub(crate) async fn list(client: &Client, args: &ListArgs) -> anyhow::Result<()> {
+    let query = list_query(args, Utc::now())?;
+    let mut stream = client.list_workflows(query, WorkflowListOptions::default());
+    let mut rows = Vec::new();
+    while let Some(execution) = stream.next().await {
+        let execution =
+            execution.map_err(|e| Exit::runtime(format!("listing handoffs failed: {e}")))?;
+        let attributes = execution.search_attributes();
+        let text = |key: &SearchAttributeKey<String>| attributes.get(key);
+        rows.push(ListedHandoff {
+            workflow_id: execution.id().to_owned(),
+            deal_id: text(&DEAL_ID).unwrap_or_default(),
+            source: text(&DEAL_SOURCE).unwrap_or_default(),
+            stage: text(&HANDOFF_STAGE),
+            segment: text(&SEGMENT),
+            owner: text(&HANDOFF_OWNER),
+            at_risk: attributes.get(&AT_RISK).unwrap_or(false),
+            // A finished handoff keeps its last NextDeadline; it waits for nothing.
+            next_deadline: attributes
+                .get(&NEXT_DEADLINE)
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds(), t.nanos().max(0) as u32))
+                .filter(|_| {
+                    !matches!(
+                        text(&HANDOFF_STAGE).as_deref(),
+                        Some("completed" | "cancelled")
+                    )
+                }),
+        });
+    }
+    // Soonest deadline first; handoffs with none last, then by id for a stable order.
+    rows.sort_by(|a, b| {
+        (a.next_deadline.is_none(), a.next_deadline, &a.workflow_id).cmp(&(
+            b.next_deadline.is_none(),
+            b.next_deadline,
+            &b.workflow_id,
+        ))
+    });
+    rows.truncate(args.limit);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.workflow_id.clone(),
+                r.stage.clone().unwrap_or_default(),
+                r.segment.clone().unwrap_or_default(),
+                r.owner.clone().unwrap_or_default(),
+                if r.at_risk { "yes".into() } else { "".into() },
+                r.next_deadline
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "WORKFLOW ID",
+            "STAGE",
+            "SEGMENT",
+            "OWNER",
+            "AT RISK",
+            "NEXT DEADLINE",
+        ],
+        &table,
+    );
+    Ok(())
+}
+
+/// The visibility query for `deal list`; filter values are checked so they
+/// cannot change the query's meaning.
+fn list_query(args: &ListArgs, now: DateTime<Utc>) -> anyhow::Result<String> {
+    let mut clauses = vec![format!("WorkflowType = '{WORKFLOW_TYPE}'")];
+    if !args.all {
+        clauses.push("ExecutionStatus = 'Running'".to_owned());
+    }
+    for (attribute, flag, value) in [
+        ("HandoffStage", "--stage", &args.stage),
+        ("Segment", "--segment", &args.segment),
+        ("HandoffOwner", "--owner", &args.owner),
+    ] {
+        if let Some(value) = value {
+            if value.is_empty()
+                || !value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Err(Exit::config(format!(
+                    "{flag} {value:?}: use letters, digits, '_', '-' or '.'"
+                )));
+            }
+            clauses.push(format!("{attribute} = '{value}'"));
+        }
+    }
+    if args.at_risk {
+        clauses.push("AtRisk = true".to_owned());
+    }
+    if let Some(within) = args.due_within {
+        let until = now
+            + chrono::Duration::from_std(within)
+                .map_err(|_| Exit::config("--due-within is too long"))?;
+        clauses.push(format!(
+            "NextDeadline <= '{}'",
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    Ok(clauses.join(" AND "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ListArgs {
+        ListArgs {
+            all: false,
+            limit: 100,
+            stage: None,
+            segment: None,
+            owner: None,
+            at_risk: false,
+            due_within: None,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn list_filters_become_visibility_clauses() {
+        let mut a = args();
+        a.stage = Some("kickoff".into());
+        a.at_risk = true;
+        a.due_within = Some(std::time::Duration::from_secs(3600));
+        let now = DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            list_query(&a, now).unwrap(),
+            "WorkflowType = 'DealHandoff' AND ExecutionStatus = 'Running' AND HandoffStage = 'kickoff' \
+             AND AtRisk = true AND NextDeadline <= '2026-03-02T01:00:00Z'"
+        );
+    }
+
+    #[test]
+    fn filter_values_cannot_inject_query_text() {
+        let mut a = args();
+        a.owner = Some("x' OR 'a'='a".into());
+        assert!(list_query(&a, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn deal_refs_resolve_to_targets() {
+        let target = target_of_ref("salesforce:001A0000006Vm9r").unwrap();
+        assert_eq!(target.workflow_id, "handoff-salesforce-001A0000006Vm9rIAC");
+        assert_eq!(target.deal_id, "001A0000006Vm9r");
+        let target = target_of_ref("handoff-manual-DEMO-1").unwrap();
+        assert_eq!(
+            (target.source.as_str(), target.deal_id.as_str()),
+            ("manual", "DEMO-1")
+        );
+    }
+}

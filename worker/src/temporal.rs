@@ -1,0 +1,270 @@
+//! Talking to Temporal: the connection, event delivery, the status query and
+//! visibility listing.
+//!
+//! Events go out as raw gRPC requests rather than through the typed client,
+//! because only the raw signal-with-start response says whether this call
+//! created the workflow — the one answer that stays correct when two clients
+//! race to start the same deal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::grpc::{OperatorService, WorkflowService};
+use temporalio_client::tonic::{Code, IntoRequest, Status as GrpcStatus};
+use temporalio_client::{
+    Client, ClientOptions, Connection, NamespacedClient, WorkflowQueryOptions,
+};
+use temporalio_common::protos::temporal::api::common::v1::{
+    Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
+};
+use temporalio_common::protos::temporal::api::enums::v1::{
+    IndexedValueType, TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+};
+use temporalio_common::protos::temporal::api::operatorservice::v1::ListSearchAttributesRequest;
+use temporalio_common::protos::temporal::api::sdk::v1::UserMetadata;
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+};
+
+use handoff_workflows::deal_handoff::{
+    DealHandoffWorkflow, HandoffInput, SEARCH_ATTRIBUTES, WORKFLOW_TYPE,
+};
+use handoff_workflows::status::Status;
+
+use crate::exit::Exit;
+
+/// Connects with the SDK's envconfig, or to `address` when given.
+pub(crate) async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
+    let (mut connection, client_options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| Exit::config(format!("invalid Temporal client configuration: {e}")))?;
+    if let Some(address) = address {
+        connection.target = format!("http://{address}")
+            .parse()
+            .context("dev server address")?;
+    }
+    connection.connect_timeout = Some(Duration::from_secs(5));
+    let target = connection.target.to_string();
+    let connection = Connection::connect(connection).await.map_err(|e| {
+        Exit::runtime(format!(
+            "cannot reach Temporal at {target}: {e}\n  start a local server with `handoff dev`, or point TEMPORAL_ADDRESS at yours"
+        ))
+    })?;
+    Client::new(connection, client_options).context("creating the Temporal client")
+}
+
+/// A deal's handoff as the clients address it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) workflow_id: String,
+    pub(crate) source: String,
+    pub(crate) deal_id: String,
+}
+
+/// What signal-with-start needs beyond the signal itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StartOptions {
+    pub(crate) task_queue: String,
+    pub(crate) time_scale: u32,
+    /// Static summary shown in Temporal UI.
+    pub(crate) summary: Option<String>,
+    /// Search attributes set at start: (name, type, JSON value).
+    pub(crate) search_attributes: Vec<(&'static str, &'static str, serde_json::Value)>,
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// The handoff is running and got the signal; `started` when this call created it.
+    Running { run_id: String, started: bool },
+    /// The handoff already finished; nothing was sent.
+    Finished,
+}
+
+/// Signal-with-start: creates the handoff unless it exists, then signals it.
+///
+/// The id reuse policy rejects a new run once a handoff has closed, so a late
+/// event never restarts a finished handoff.
+pub(crate) async fn signal_with_start(
+    client: &Client,
+    target: &Target,
+    signal: &str,
+    payload: &serde_json::Value,
+    options: &StartOptions,
+) -> anyhow::Result<Delivered> {
+    let input = HandoffInput {
+        source: target.source.clone(),
+        deal_id: target.deal_id.clone(),
+        time_scale: options.time_scale,
+    };
+    // TODO(#6): pass payloads through the configured codec once payload encryption exists.
+    let request = SignalWithStartWorkflowExecutionRequest {
+        namespace: client.namespace(),
+        workflow_id: target.workflow_id.clone(),
+        workflow_type: Some(WorkflowType {
+            name: WORKFLOW_TYPE.to_owned(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: options.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        input: Some(Payloads {
+            payloads: vec![json_payload(&serde_json::to_value(&input)?)],
+        }),
+        identity: client.identity(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        workflow_id_reuse_policy: WorkflowIdReusePolicy::RejectDuplicate as i32,
+        workflow_id_conflict_policy: WorkflowIdConflictPolicy::UseExisting as i32,
+        signal_name: signal.to_owned(),
+        signal_input: Some(Payloads {
+            payloads: vec![json_payload(payload)],
+        }),
+        search_attributes: Some(search_attributes(&options.search_attributes)),
+        user_metadata: options.summary.as_ref().map(|s| UserMetadata {
+            summary: Some(json_payload(&serde_json::Value::String(s.clone()))),
+            details: None,
+        }),
+        ..Default::default()
+    };
+    let mut raw = client.clone();
+    match WorkflowService::signal_with_start_workflow_execution(&mut raw, request.into_request())
+        .await
+    {
+        Ok(response) => {
+            let response = response.into_inner();
+            Ok(Delivered::Running {
+                run_id: response.run_id,
+                started: response.started,
+            })
+        }
+        Err(status) if status.code() == Code::AlreadyExists => Ok(Delivered::Finished),
+        Err(status) => Err(grpc_error(status, "signal-with-start")),
+    }
+}
+
+/// Signals a handoff that must already exist.
+pub(crate) async fn signal(
+    client: &Client,
+    workflow_id: &str,
+    signal: &str,
+    payload: &serde_json::Value,
+) -> anyhow::Result<Delivered> {
+    let request = SignalWorkflowExecutionRequest {
+        namespace: client.namespace(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: workflow_id.to_owned(),
+            run_id: String::new(),
+        }),
+        signal_name: signal.to_owned(),
+        input: Some(Payloads {
+            payloads: vec![json_payload(payload)],
+        }),
+        identity: client.identity(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    let mut raw = client.clone();
+    match WorkflowService::signal_workflow_execution(&mut raw, request.into_request()).await {
+        Ok(_) => Ok(Delivered::Running {
+            run_id: String::new(),
+            started: false,
+        }),
+        Err(status) if status.code() == Code::NotFound => Ok(Delivered::Finished),
+        Err(status) => Err(grpc_error(status, "signal")),
+    }
+}
+
+/// Runs the `status` query.
+pub(crate) async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<Status> {
+    let handle = client.get_workflow_handle::<DealHandoffWorkflow>(workflow_id);
+    handle
+        .query(
+            DealHandoffWorkflow::status,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("not found") || text.contains("NotFound") {
+                Exit::runtime(format!(
+                    "no handoff {workflow_id}: check the id with `handoff deal list --all`"
+                ))
+            } else {
+                Exit::runtime(format!("status query for {workflow_id} failed: {text}"))
+            }
+        })
+}
+
+/// Search attributes the worker needs that the namespace lacks or types wrongly.
+pub(crate) async fn missing_search_attributes(
+    client: &Client,
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    let mut raw = client.clone();
+    let request = ListSearchAttributesRequest {
+        namespace: client.namespace(),
+    };
+    let response = OperatorService::list_search_attributes(&mut raw, request.into_request())
+        .await
+        .map_err(|s| grpc_error(s, "listing search attributes"))?
+        .into_inner();
+    let registered: HashMap<String, i32> = response.custom_attributes.into_iter().collect();
+    Ok(SEARCH_ATTRIBUTES
+        .iter()
+        .filter(|(name, kind)| registered.get(*name).copied() != Some(indexed_type(kind) as i32))
+        .copied()
+        .collect())
+}
+
+fn indexed_type(kind: &str) -> IndexedValueType {
+    match kind {
+        "Keyword" => IndexedValueType::Keyword,
+        "Bool" => IndexedValueType::Bool,
+        "Int" => IndexedValueType::Int,
+        "Datetime" => IndexedValueType::Datetime,
+        "Double" => IndexedValueType::Double,
+        _ => IndexedValueType::Unspecified,
+    }
+}
+
+fn json_payload(value: &serde_json::Value) -> Payload {
+    Payload {
+        metadata: HashMap::from([("encoding".to_owned(), b"json/plain".to_vec())]),
+        data: serde_json::to_vec(value).expect("JSON values serialise"),
+        ..Default::default()
+    }
+}
+
+fn search_attributes(
+    values: &[(&'static str, &'static str, serde_json::Value)],
+) -> SearchAttributes {
+    let indexed_fields = values
+        .iter()
+        .map(|(name, kind, value)| {
+            let mut payload = json_payload(value);
+            payload
+                .metadata
+                .insert("type".to_owned(), kind.as_bytes().to_vec());
+            ((*name).to_owned(), payload)
+        })
+        .collect();
+    SearchAttributes { indexed_fields }
+}
+
+fn grpc_error(status: GrpcStatus, what: &str) -> anyhow::Error {
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded => Exit::runtime(format!(
+            "Temporal is unavailable ({what}): {}\n  is the server running? `handoff dev` starts a local one",
+            status.message()
+        )),
+        _ => Exit::runtime(format!(
+            "{what} failed: {} ({:?})",
+            status.message(),
+            status.code()
+        )),
+    }
+}

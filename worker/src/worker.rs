@@ -1,0 +1,157 @@
+//! `handoff worker`: polls the task queue until SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use temporalio_client::Client;
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_common::telemetry::{
+    PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
+};
+use temporalio_sdk::runtime::RuntimeOptions;
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use handoff_activities::ledger::Ledger;
+use handoff_activities::{LedgerActivities, PlanningSettings};
+use handoff_workflows::deal_handoff::DealHandoffWorkflow;
+
+use crate::config::Settings;
+use crate::exit::Exit;
+use crate::temporal;
+
+/// Extra time past the grace period before giving up on a clean shutdown;
+/// the SDK's shutdown can hang when the server stops answering.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(10);
+
+/// Checks the namespace, opens the ledger, then runs the worker until a
+/// shutdown signal (or `stop`) arrives.
+pub(crate) async fn run(
+    settings: &Settings,
+    client: Client,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> anyhow::Result<()> {
+    let missing = temporal::missing_search_attributes(&client).await?;
+    if !missing.is_empty() {
+        return Err(Exit::config(missing_search_attributes_message(&missing)));
+    }
+    let ledger = Ledger::open(&settings.database_url).await.map_err(|e| {
+        Exit::config(format!(
+            "cannot open the ledger {}: {e:#}",
+            settings.database_url
+        ))
+    })?;
+
+    let runtime = runtime(settings)?;
+    let activities = LedgerActivities::new(
+        ledger,
+        PlanningSettings {
+            bands: settings.bands.clone(),
+            fallback_owner: settings.fallback_owner.clone(),
+        },
+    );
+    let options = WorkerOptions::new(settings.task_queue.clone())
+        .register_workflow::<DealHandoffWorkflow>()
+        .context("registering DealHandoff")?
+        .register_activities(activities)
+        .graceful_shutdown_period(settings.shutdown_grace)
+        .build();
+    let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
+    let shutdown = worker.shutdown_handle();
+    info!(task_queue = %settings.task_queue, metrics_addr = %settings.metrics_addr, "worker started");
+
+    let grace = settings.shutdown_grace;
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
+    let trigger = async move {
+        wait_for_shutdown(stop).await;
+        info!(grace_seconds = grace.as_secs(), "shutting down");
+        shutdown();
+        let _ = begun_tx.send(());
+        std::future::pending::<()>().await
+    };
+    let deadline = async move {
+        match begun_rx.await {
+            Ok(()) => tokio::time::sleep(grace + SHUTDOWN_MARGIN).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    // `Worker::run` is not `Send`, so it is polled here, beside the trigger.
+    tokio::select! {
+        result = worker.run() => match result {
+            Ok(()) => {
+                info!("worker stopped");
+                Ok(())
+            }
+            Err(e) => Err(Exit::runtime(format!("worker failed: {e}"))),
+        },
+        () = trigger => unreachable!("the trigger never completes"),
+        () = deadline => {
+            warn!(grace_seconds = grace.as_secs(), "worker did not stop within the grace period");
+            Ok(())
+        }
+    }
+}
+
+fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
+    let exporter = start_prometheus_metric_exporter(
+        PrometheusExporterOptions::builder()
+            .socket_addr(settings.metrics_addr)
+            .counters_total_suffix(true)
+            .unit_suffix(true)
+            .use_seconds_for_durations(true)
+            .build(),
+    )
+    .map_err(|e| {
+        Exit::config(format!(
+            "cannot listen for metrics on {}: {e}",
+            settings.metrics_addr
+        ))
+    })?;
+    // TODO(#5): one listener with /metrics, /healthz and /readyz, and the business metrics.
+    let telemetry = TelemetryOptions::builder()
+        .metrics(exporter.meter.clone() as Arc<dyn CoreMeter>)
+        .build();
+    let options = RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(|e| Exit::runtime(format!("runtime options: {e}")))?;
+    Runtime::from_current_tokio(options).context("creating the Temporal runtime")
+}
+
+async fn wait_for_shutdown(stop: Option<tokio::sync::oneshot::Receiver<()>>) {
+    let mut terminate =
+        signal(SignalKind::terminate()).expect("installing a SIGTERM handler succeeds");
+    let stop = async {
+        match stop {
+            Some(stop) => {
+                let _ = stop.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+        _ = stop => {}
+    }
+}
+
+fn missing_search_attributes_message(missing: &[(&str, &str)]) -> String {
+    let names: Vec<String> = missing
+        .iter()
+        .map(|(name, kind)| format!("{name} ({kind})"))
+        .collect();
+    let create: Vec<String> = missing
+        .iter()
+        .map(|(name, kind)| {
+            format!("  temporal operator search-attribute create --name {name} --type {kind}")
+        })
+        .collect();
+    format!(
+        "the namespace lacks search attributes the worker needs: {}\ncreate them with:\n{}\n(`handoff dev` registers them on its own server)",
+        names.join(", "),
+        create.join("\n")
+    )
+}
