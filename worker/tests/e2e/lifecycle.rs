@@ -1,0 +1,179 @@
+//! Starting and stopping: the dev stack, the worker's start-up checks, and
+//! cancellation from Temporal.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{
+    BIN, bundle, describe, free_port, keep_alive, stack, temporal_bin, unique, wait_for_log,
+    wait_until,
+};
+
+/// Pids of a process's children, from procfs.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has no cmdline left; anything else still runs.
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains("Z"))
+    })
+}
+
+fn start_dev(dir: &std::path::Path) -> (u32, u32) {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "dev",
+            "--port",
+            &free_port().to_string(),
+            "--ui-port",
+            &free_port().to_string(),
+        ])
+        .arg("--state-dir")
+        .arg(dir)
+        .env("HANDOFF_TEMPORAL_BIN", temporal_bin())
+        .env("HANDOFF_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env(
+            "HANDOFF_DATABASE_URL",
+            format!("sqlite://{}/ledger.db", dir.display()),
+        )
+        .env("HANDOFF_LOG_FORMAT", "human");
+    let log = dir.join("dev.log");
+    std::fs::create_dir_all(dir).unwrap();
+    let pid = keep_alive(command, &log);
+    wait_for_log(&log, "worker started", Duration::from_secs(90));
+    let server = wait_until("the dev server child", Duration::from_secs(5), || {
+        children(pid).first().copied()
+    });
+    (pid, server)
+}
+
+#[test]
+fn the_dev_stack_leaves_no_orphan_on_sigterm_or_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    for signal in [libc::SIGTERM, libc::SIGKILL] {
+        let (dev, server) = start_dev(&dir.path().join(format!("signal-{signal}")));
+        // SAFETY: signalling a process this test started.
+        unsafe { libc::kill(dev as libc::pid_t, signal) };
+        wait_until("the dev stack to exit", Duration::from_secs(30), || {
+            (!alive(dev)).then_some(())
+        });
+        wait_until(
+            "the Temporal server to exit",
+            Duration::from_secs(30),
+            || (!alive(server)).then_some(()),
+        );
+    }
+}
+
+#[test]
+fn the_worker_refuses_to_start_without_its_search_attributes() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(temporal_bin());
+    server
+        .args([
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["--log-level", "error"]);
+    keep_alive(server, &dir.path().join("bare.log"));
+    let address = format!("127.0.0.1:{port}");
+    let run = || {
+        Command::new(BIN)
+            .arg("worker")
+            .env("TEMPORAL_ADDRESS", &address)
+            .env(
+                "HANDOFF_DATABASE_URL",
+                format!("sqlite://{}/ledger.db", dir.path().display()),
+            )
+            .env("HANDOFF_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+            .output()
+            .unwrap()
+    };
+    let output = wait_until("the bare server to answer", Duration::from_secs(30), || {
+        let output = run();
+        (!String::from_utf8_lossy(&output.stderr).contains("cannot reach")).then_some(output)
+    });
+    assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("NextDeadline (Datetime)"), "{stderr}");
+    assert!(
+        stderr.contains("temporal operator search-attribute create --name DealId --type Keyword"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_64_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("handoff.toml");
+    std::fs::write(&config, "task_queue = \"q\"\ntime_scale = 0\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["worker", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("time scale must be at least 1"));
+
+    std::fs::write(&config, "[crm]\nwon_stage = [\"Won\"]\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["deal", "list", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("won_stage"));
+}
+
+#[test]
+fn a_cancellation_from_temporal_runs_the_cleanup() {
+    let stack = stack();
+    let id = unique("operator");
+    let deal = format!("manual:{id}");
+    stack.start(&bundle(&id, "smb"), &[]);
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    wait_until("tasks", Duration::from_secs(30), || {
+        Some(stack.tasks(&deal)).filter(|t| t.len() == 4)
+    });
+
+    let output = Command::new(temporal_bin())
+        .args([
+            "workflow",
+            "cancel",
+            "--address",
+            &stack.address,
+            "--workflow-id",
+            &format!("handoff-manual-{id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let status = stack.wait_status(
+        &deal,
+        "operator cancellation",
+        Duration::from_secs(30),
+        |s| s["stage"] == "cancelled" && s["notifications"]["sent"] == 1,
+    );
+    assert_eq!(status["cancel_reason"], "operator");
+    assert!(
+        stack
+            .tasks(&deal)
+            .iter()
+            .all(|t| t["status"] == "cancelled")
+    );
+}

@@ -1,0 +1,530 @@
+//! End-to-end tests: the `handoff` binary against a real Temporal dev server.
+
+mod harness;
+mod lifecycle;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use harness::{ago, bundle, describe, keys, stack, unique, wait_until};
+
+const QUICK: Duration = Duration::from_secs(30);
+
+fn stage_is(stage: &'static str) -> impl Fn(&Value) -> bool {
+    move |status| status["stage"] == stage
+}
+
+#[test]
+fn happy_path_runs_from_bundle_to_kickoff_met() {
+    let stack = stack();
+    let id = unique("happy");
+    let deal = format!("manual:{id}");
+    let started = stack.start(&bundle(&id, "mid_market"), &[]);
+    assert_eq!(started["started"], true);
+    assert_eq!(started["workflow_id"], format!("handoff-manual-{id}"));
+
+    stack.signal(
+        &deal,
+        "contract_signed",
+        json!({ "at": ago(1800), "by": "ae-01" }),
+        &[],
+    );
+    let status = stack.wait_status(&deal, "kickoff stage", QUICK, stage_is("kickoff"));
+    assert_eq!(status["segment"], "mid_market");
+    assert_eq!(status["owner"], "ho-03");
+    assert_eq!(status["bundle_completeness"], 1.0);
+    assert_eq!(status["gates"]["signature"]["status"], "passed");
+    assert_eq!(status["gates"]["security"]["status"], "not_required");
+    assert_eq!(status["milestones"][0]["name"], "kickoff");
+    assert_eq!(status["next_deadline"]["kind"], "reminder");
+    assert!(
+        status["playbook"]["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    let tasks = wait_until("four day-0 tasks", QUICK, || {
+        Some(stack.tasks(&deal)).filter(|t| t.len() == 4)
+    });
+    assert_eq!(
+        keys(&tasks, "key"),
+        [
+            "data_migration",
+            "integration_setup",
+            "kickoff",
+            "user_enablement"
+        ]
+    );
+    let kickoff_task = tasks.iter().find(|t| t["key"] == "kickoff").unwrap();
+    assert_eq!(
+        (
+            kickoff_task["owner"].as_str(),
+            kickoff_task["status"].as_str()
+        ),
+        (Some("om-04"), Some("open"))
+    );
+    let blocked = tasks.iter().find(|t| t["key"] == "data_migration").unwrap();
+    assert_eq!(blocked["status"], "blocked");
+    assert_eq!(blocked["depends_on"], json!(["kickoff"]));
+
+    stack.signal(&deal, "kickoff_held", json!({}), &[]);
+    let status = stack.wait_status(&deal, "completion", QUICK, stage_is("completed"));
+    assert_eq!(status["milestones"][0]["status"], "met");
+    assert_eq!(status["at_risk"], false);
+    let notes = wait_until("milestone news", QUICK, || {
+        Some(stack.notifications(&deal)).filter(|n| !n.is_empty())
+    });
+    assert_eq!(keys(&notes, "kind"), ["milestone_met"]);
+    assert_eq!(notes[0]["key"], format!("handoff-manual-{id}/met/kickoff"));
+
+    // Visibility follows the stage, and finished handoffs wait for nothing.
+    let listed: Vec<Value> = wait_until("visibility to catch up", QUICK, || {
+        let rows: Vec<Value> = serde_json::from_str(&stack.ok(&[
+            "deal",
+            "list",
+            "--all",
+            "--stage",
+            "completed",
+            "--json",
+        ]))
+        .ok()?;
+        rows.iter()
+            .any(|r| r["deal_id"] == id.as_str())
+            .then_some(rows)
+    });
+    let row = listed.iter().find(|r| r["deal_id"] == id.as_str()).unwrap();
+    assert_eq!(row["segment"], "mid_market");
+    assert_eq!(row["next_deadline"], Value::Null);
+}
+
+#[test]
+fn a_missed_kickoff_reminds_breaches_and_escalates_exactly_once() {
+    let stack = stack();
+    let id = unique("breach");
+    let deal = format!("manual:{id}");
+    // 20000 business seconds per second: three business days pass in 13 to 22 s.
+    stack.start(&bundle(&id, "smb"), &["--time-scale", "20000"]);
+    stack.signal(&deal, "contract_signed", json!({ "at": ago(60) }), &[]);
+
+    // The stage turns completed when the breach fires; its effects follow.
+    let status = stack.wait_status(
+        &deal,
+        "the breach and its effects",
+        Duration::from_secs(90),
+        |s| {
+            s["stage"] == "completed"
+                && s["notifications"]["sent"] == 2
+                && s["tasks"]["created"] == 5
+        },
+    );
+    let kickoff = &status["milestones"][0];
+    assert_eq!(kickoff["status"], "breached");
+    assert_eq!(kickoff["escalation_level"], 1);
+    assert_eq!(status["at_risk"], true);
+    assert_eq!(status["time_scale"], 20000);
+
+    let notes = stack.notifications(&deal);
+    assert_eq!(
+        keys(&notes, "kind"),
+        ["escalation", "reminder"],
+        "{notes:#?}"
+    );
+    let escalation = notes.iter().find(|n| n["kind"] == "escalation").unwrap();
+    assert_eq!(escalation["owner"], "om-04,ho-03");
+    assert_eq!(
+        escalation["key"],
+        format!("handoff-manual-{id}/escalate/kickoff/1")
+    );
+    let reminder = notes.iter().find(|n| n["kind"] == "reminder").unwrap();
+    assert_eq!(
+        reminder["key"],
+        format!("handoff-manual-{id}/remind/kickoff/50pct")
+    );
+
+    let tasks = stack.tasks(&deal);
+    assert_eq!(
+        tasks
+            .iter()
+            .filter(|t| t["key"] == "remediate_kickoff")
+            .count(),
+        1
+    );
+    assert_eq!(tasks.len(), 5);
+
+    let listed: Vec<Value> = wait_until("AtRisk in visibility", QUICK, || {
+        let rows: Vec<Value> =
+            serde_json::from_str(&stack.ok(&["deal", "list", "--all", "--at-risk", "--json"]))
+                .ok()?;
+        rows.iter()
+            .any(|r| r["deal_id"] == id.as_str())
+            .then_some(rows)
+    });
+    assert!(listed.iter().all(|r| r["at_risk"] == true));
+}
+
+#[test]
+fn the_same_deal_started_twice_at_once_is_one_workflow() {
+    let stack = stack();
+    let id = unique("twice");
+    let file = stack.write_json(&bundle(&id, "smb"));
+    let file = file.to_str().unwrap().to_owned();
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| stack.ok(&["deal", "start", &file, "--json"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| serde_json::from_str(&r.join().unwrap()).unwrap())
+            .collect()
+    });
+    let started: Vec<bool> = answers
+        .iter()
+        .map(|a| a["started"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        started.iter().filter(|s| **s).count(),
+        1,
+        "exactly one call creates it: {answers:?}"
+    );
+
+    let deal = format!("manual:{id}");
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    stack.wait_status(&deal, "kickoff", QUICK, stage_is("kickoff"));
+    let again = stack.start(&bundle(&id, "smb"), &[]);
+    assert_eq!(again["started"], false);
+    let tasks = wait_until("tasks", QUICK, || {
+        Some(stack.tasks(&deal)).filter(|t| t.len() == 4)
+    });
+    assert_eq!(tasks.len(), 4, "one set of tasks");
+}
+
+#[test]
+fn contract_signed_before_the_bundle_is_kept() {
+    let stack = stack();
+    let id = unique("early");
+    let deal = format!("manual:{id}");
+    let signed_at = ago(900);
+    stack.signal(&deal, "contract_signed", json!({ "at": signed_at }), &[]);
+    let status = stack.wait_status(&deal, "awaiting_bundle", QUICK, stage_is("awaiting_bundle"));
+    assert_eq!(status["gates"]["signature"]["status"], "passed");
+
+    let started = stack.start(&bundle(&id, "smb"), &[]);
+    assert_eq!(
+        started["started"], false,
+        "the signal already created the workflow"
+    );
+    let status = stack.wait_status(&deal, "kickoff", QUICK, stage_is("kickoff"));
+    assert_eq!(status["day0"], json!(signed_at));
+    assert_eq!(status["gates"]["signature"]["passed_at"], json!(signed_at));
+}
+
+#[test]
+fn enterprise_gates_pass_in_either_order() {
+    let stack = stack();
+    for (first, second) in [
+        ("contract_signed", "security_cleared"),
+        ("security_cleared", "contract_signed"),
+    ] {
+        let id = unique("gates");
+        let deal = format!("manual:{id}");
+        stack.start(&bundle(&id, "enterprise"), &[]);
+        stack.signal(&deal, first, json!({ "at": ago(1200) }), &[]);
+        let status = stack.wait_status(&deal, "first gate", QUICK, |s| {
+            s["gates"]
+                .as_object()
+                .is_some_and(|g| g.values().any(|g| g["status"] == "passed"))
+        });
+        assert_eq!(status["stage"], "awaiting_gates");
+        assert_eq!(status["gates"]["security"]["required"], true);
+
+        let later = ago(600);
+        stack.signal(&deal, second, json!({ "at": later }), &[]);
+        let status = stack.wait_status(&deal, "kickoff", QUICK, stage_is("kickoff"));
+        assert_eq!(status["day0"], json!(later), "day 0 is the latest gate");
+    }
+}
+
+#[test]
+fn a_lost_deal_cancels_its_tasks_and_ends_cancelled() {
+    let stack = stack();
+    let id = unique("lost");
+    let deal = format!("manual:{id}");
+    let mut hostile = bundle(&id, "smb");
+    hostile["account"]["name"] = json!("Evil\u{1b}[31m Corp \u{202e}gnp.exe<script>");
+    stack.start(&hostile, &[]);
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    wait_until("tasks", QUICK, || {
+        Some(stack.tasks(&deal)).filter(|t| t.len() == 4)
+    });
+
+    stack.signal(&deal, "deal_lost", json!({ "reason": "budget" }), &[]);
+    let status = stack.wait_status(&deal, "cancelled", QUICK, stage_is("cancelled"));
+    assert_eq!(status["cancel_reason"], "lost");
+    let tasks = stack.tasks(&deal);
+    assert!(
+        tasks.iter().all(|t| t["status"] == "cancelled"),
+        "{tasks:#?}"
+    );
+
+    // Stored as given, shown safely.
+    let notes = wait_until("cancellation news", QUICK, || {
+        Some(stack.notifications(&deal)).filter(|n| !n.is_empty())
+    });
+    assert_eq!(notes[0]["kind"], "handoff_cancelled");
+    assert!(
+        notes[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Evil\u{1b}[31m Corp \u{202e}gnp.exe<script>")
+    );
+    let table = stack.ok(&["notifications", "list", "--deal", &deal]);
+    assert!(table.contains("Evil[31m Corp gnp.exe<script>"), "{table}");
+    assert!(!table.contains('\u{1b}') && !table.contains('\u{202e}'));
+
+    // A late event for a finished handoff changes nothing and starts nothing.
+    let late = stack.handoff(&["deal", "signal", &deal, "kickoff_held"]);
+    assert!(late.status.success(), "{}", describe(&late));
+    assert!(String::from_utf8_lossy(&late.stderr).contains("already finished"));
+}
+
+#[test]
+fn malformed_signals_are_rejected_and_the_workflow_keeps_answering() {
+    let stack = stack();
+    let id = unique("malformed");
+    let deal = format!("manual:{id}");
+    let workflow_id = format!("handoff-manual-{id}");
+    stack.start(&bundle(&id, "smb"), &[]);
+
+    stack.signal(&deal, "security_cleared", json!({ "at": "yesterday" }), &[]);
+    // Straight through the Temporal CLI: a payload that is not an object, and one not JSON at all.
+    for input in ["123", "\"text\""] {
+        let output = std::process::Command::new(harness::temporal_bin())
+            .args([
+                "workflow",
+                "signal",
+                "--address",
+                &stack.address,
+                "--workflow-id",
+                &workflow_id,
+            ])
+            .args(["--name", "kickoff_held", "--input", input])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+    let status = stack.wait_status(&deal, "three rejections", QUICK, |s| {
+        s["rejected_events"]["total"] == 3
+    });
+    let reasons: Vec<&str> = status["rejected_events"]["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons[0], "at: not an RFC 3339 instant");
+    assert!(
+        reasons[1].starts_with("payload: expected a JSON object"),
+        "{reasons:?}"
+    );
+    assert_eq!(status["stage"], "awaiting_gates");
+
+    // Still alive: a good signal after the bad ones moves it on.
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    stack.wait_status(&deal, "kickoff", QUICK, stage_is("kickoff"));
+}
+
+#[test]
+fn bad_bundles_are_refused_before_anything_is_sent() {
+    let stack = stack();
+    let id = unique("refused");
+    let mut missing = bundle(&id, "smb");
+    missing["deal"]
+        .as_object_mut()
+        .unwrap()
+        .remove("closed_won_at");
+    let mut wrong_type = bundle(&id, "smb");
+    wrong_type["deal"]["amount"] = json!("lots");
+    let not_json = stack.dir.join("not-json.json");
+    std::fs::write(&not_json, "{ \"deal\": ").unwrap();
+
+    for (file, field) in [
+        (stack.write_json(&missing), "deal.closed_won_at"),
+        (stack.write_json(&wrong_type), "deal.amount"),
+        (not_json, "not JSON"),
+    ] {
+        let output = stack.handoff(&["deal", "start", file.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(65), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(field) && stderr.contains("nothing was sent"),
+            "{stderr}"
+        );
+    }
+    let output = stack.handoff(&["deal", "status", &format!("manual:{id}")]);
+    assert!(!output.status.success(), "no workflow was created");
+}
+
+#[test]
+fn importing_the_public_salesforce_export_twice_starts_the_won_deals_once() {
+    let stack = stack();
+    let export = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/salesforce-apex-recipes/Opportunities.json");
+    let export = export.to_str().unwrap();
+    // Its own task queue, no worker: this is about who gets started.
+    let queue = unique("import");
+    let run = || {
+        let output = stack.handoff_with(
+            &[
+                "deal",
+                "import",
+                "--format",
+                "salesforce-json",
+                export,
+                "--json",
+            ],
+            &[
+                ("HANDOFF_TASK_QUEUE", &queue),
+                (
+                    "HANDOFF_DATABASE_URL",
+                    &format!("sqlite://{}/{queue}.db", stack.dir.display()),
+                ),
+            ],
+        );
+        assert!(output.status.success(), "{}", describe(&output));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(
+        (
+            first["read"].as_u64(),
+            first["started"].as_u64(),
+            first["skipped"].as_u64()
+        ),
+        (Some(50), Some(3), Some(47))
+    );
+    let second = run();
+    assert_eq!(
+        (second["started"].as_u64(), second["existing"].as_u64()),
+        (Some(0), Some(3))
+    );
+    // Exactly the Closed/Won records, waiting for a worker on their queue.
+    let listed: Vec<Value> = wait_until("the imported deals in visibility", QUICK, || {
+        let rows: Vec<Value> =
+            serde_json::from_str(&stack.ok(&["deal", "list", "--json", "--limit", "10000"]))
+                .ok()?;
+        let ours: Vec<Value> = rows
+            .into_iter()
+            .filter(|r| {
+                r["source"] == "salesforce"
+                    && r["deal_id"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("OpportunityRef"))
+            })
+            .collect();
+        (ours.len() == 3).then_some(ours)
+    });
+    assert_eq!(
+        keys(&listed, "deal_id"),
+        ["OpportunityRef20", "OpportunityRef39", "OpportunityRef50"]
+    );
+}
+
+#[test]
+fn an_import_counts_invalid_records_and_exits_1() {
+    let stack = stack();
+    let id = unique("invalid");
+    let export = json!({ "records": [
+        { "attributes": { "type": "Opportunity", "referenceId": id }, "Name": "No account",
+          "StageName": "Closed Won", "CloseDate": "2026-12-01", "AccountId": "@Nowhere" },
+        { "attributes": { "type": "Opportunity", "referenceId": format!("{id}-b") }, "Name": "Bad date",
+          "StageName": "Closed Won", "CloseDate": "soon", "Account": { "Name": "X" } },
+        { "attributes": { "type": "Opportunity", "referenceId": format!("{id}-c") }, "Name": "Open",
+          "StageName": "Prospecting", "CloseDate": "2026-12-01" }
+    ]});
+    let file = stack.write_json(&export);
+    let output = stack.handoff(&[
+        "deal",
+        "import",
+        "--format",
+        "salesforce-json",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (
+            report["invalid"].as_u64(),
+            report["skipped"].as_u64(),
+            report["started"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0))
+    );
+    let messages: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages[0].contains("account.name") && messages[1].contains("deal.closed_won_at"),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_handoff_resumes_without_duplicates() {
+    let stack = stack();
+    let queue = unique("sigkill");
+    let ids: Vec<String> = (0..2).map(|_| unique("killed")).collect();
+    let mut worker = stack.spawn_worker(&queue);
+    for id in &ids {
+        stack.start(&bundle(id, "smb"), &["--task-queue", &queue]);
+    }
+    let first = format!("manual:{}", ids[0]);
+    stack.signal(&first, "contract_signed", json!({}), &[]);
+    stack.wait_status(&first, "kickoff", QUICK, stage_is("kickoff"));
+
+    // The second deal's day 0 arrives and the worker dies while it acts on it.
+    let second = format!("manual:{}", ids[1]);
+    stack.signal(&second, "contract_signed", json!({}), &[]);
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    // Events while no worker runs wait in history.
+    for deal in [&first, &second] {
+        stack.signal(deal, "kickoff_held", json!({}), &[]);
+    }
+
+    let mut worker = stack.spawn_worker(&queue);
+    for deal in [&first, &second] {
+        let status = stack.wait_status(
+            deal,
+            "completion after restart",
+            Duration::from_secs(60),
+            stage_is("completed"),
+        );
+        assert_eq!(status["milestones"][0]["status"], "met");
+        assert_eq!(status["tasks"]["created"], 4);
+        let tasks = stack.tasks(deal);
+        assert_eq!(
+            keys(&tasks, "key"),
+            [
+                "data_migration",
+                "integration_setup",
+                "kickoff",
+                "user_enablement"
+            ]
+        );
+        let notes = stack.notifications(deal);
+        assert_eq!(keys(&notes, "kind"), ["milestone_met"], "{notes:#?}");
+    }
+
+    // SIGTERM stops it cleanly within its 5 s grace period.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGTERM) };
+    let exited = wait_until("worker exit", Duration::from_secs(20), || {
+        worker.try_wait().unwrap()
+    });
+    assert!(exited.success(), "{exited:?}");
+}
