@@ -3,7 +3,7 @@
 //! Four fields are hard-required (`deal.source`, `deal.id`, `account.name`,
 //! `deal.closed_won_at`); a bundle without them is refused before anything
 //! reaches Temporal. Every other field is soft: its absence lowers
-//! [`Bundle::completeness`] and becomes a "complete the handoff bundle" task,
+//! [`ValidBundle::completeness`] and becomes a "complete the handoff bundle" task,
 //! never an error. A field present with the wrong JSON type is refused with its
 //! path, because a silently dropped `amount` or `segment` would change the plan.
 

@@ -112,6 +112,7 @@ pub fn decode(
     }
 }
 
+// TODO(#3): read `as_of` (the gate SLA anchor of backfills) once gate SLAs exist.
 fn closed_won(envelope: &Envelope, handoff_workflow_id: &str) -> Result<Event, String> {
     let value = match envelope.fields.get("bundle") {
         Some(value @ Value::Object(_)) => value.clone(),

@@ -1,5 +1,8 @@
 //! End-to-end tests: the `handoff` binary against a real Temporal dev server.
 
+// Test support code panics on setup failures by design.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 mod lifecycle;
 
