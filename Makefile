@@ -46,8 +46,7 @@ stop:
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	@! git grep -nE '(TODO|FIXME)' -- '*.rs' '*.toml' '*.sh' Makefile | grep -vE '(TODO|FIXME)\(#[0-9]+\)' \
-	  || { echo "every TODO/FIXME needs an issue number: TODO(#N)"; exit 1; }
+	scripts/check-markers.sh
 
 test: lint
 	cargo test --workspace --all-targets
