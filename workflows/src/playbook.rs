@@ -269,7 +269,7 @@ mod tests {
         );
         assert_eq!(
             bands.segment_of(&bundle(
-                serde_json::json!({"amount": 10, "currency": "XXX"})
+                serde_json::json!({"amount": 10, "currency": "JPY"})
             )),
             "mid_market"
         );
