@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
-use handoff_workflows::activity::{Notification, TaskSpec};
+use handoff_workflows::activity::{Notification, TaskChange, TaskSpec};
 
 /// Default location of the ledger, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://.handoff/handoff.db";
@@ -189,6 +189,36 @@ impl Ledger {
         }
         transaction.commit().await?;
         Ok(created)
+    }
+
+    /// Applies status and owner changes to a deal's tasks; returns the rows changed.
+    ///
+    /// Each change sets values, so applying a batch twice leaves the same rows.
+    pub async fn update_tasks(
+        &self,
+        workflow_id: &str,
+        changes: &[TaskChange],
+    ) -> Result<u32, LedgerError> {
+        let mut transaction = self.pool.begin().await?;
+        let mut updated = 0;
+        let now = now_text();
+        for change in changes {
+            let result = sqlx::query(
+                "UPDATE tasks SET status = COALESCE($3, status), owner = COALESCE($4, owner),
+                                  updated_at = $5
+                 WHERE workflow_id = $1 AND task_key = $2",
+            )
+            .bind(workflow_id)
+            .bind(&change.key)
+            .bind(change.status.map(|s| s.as_str()))
+            .bind(change.owner.as_deref())
+            .bind(&now)
+            .execute(&mut *transaction)
+            .await?;
+            updated += result.rows_affected() as u32;
+        }
+        transaction.commit().await?;
+        Ok(updated)
     }
 
     /// Moves the deal's open and blocked tasks to `cancelled`; returns how many.

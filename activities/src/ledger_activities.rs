@@ -11,8 +11,8 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::debug;
 
 use handoff_workflows::activity::{
-    CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, TasksCancelled,
-    TasksCreated,
+    CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, TaskUpdates,
+    TasksCancelled, TasksCreated, TasksUpdated,
 };
 use handoff_workflows::playbook::{Plan, Playbook, SegmentBands};
 
@@ -100,6 +100,23 @@ impl LedgerActivities {
             .map_err(LedgerError::into_activity_error)?;
         debug!(workflow_id = %batch.workflow_id, trigger = %batch.trigger, created, "tasks recorded");
         Ok(TasksCreated { created })
+    }
+
+    /// Applies status and owner changes to tasks in the ledger.
+    #[activity(name = "update_tasks")]
+    pub async fn update_tasks(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        updates: TaskUpdates,
+    ) -> Result<TasksUpdated, ActivityError> {
+        // TODO(#4): deliver the changes to the task sinks.
+        let updated = self
+            .ledger
+            .update_tasks(&updates.workflow_id, &updates.changes)
+            .await
+            .map_err(LedgerError::into_activity_error)?;
+        debug!(workflow_id = %updates.workflow_id, step = %updates.step, updated, "tasks updated");
+        Ok(TasksUpdated { updated })
     }
 
     /// Closes the deal's open tasks in the ledger.

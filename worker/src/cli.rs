@@ -51,6 +51,14 @@ pub(crate) struct SettingsArgs {
     /// Business seconds per wall second for new handoffs; 86400 runs a day a second [default: 1]
     #[arg(long, global = true, env = "HANDOFF_TIME_SCALE", value_name = "N")]
     pub(crate) time_scale: Option<u32>,
+    /// History length at which a new handoff continues as new [default: 10000]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_MAX_HISTORY_EVENTS",
+        value_name = "EVENTS"
+    )]
+    pub(crate) max_history_events: Option<u32>,
     /// Seconds the worker waits for running activities on shutdown [default: 30]
     #[arg(
         long,

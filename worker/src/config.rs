@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_addr: SocketAddr,
     pub(crate) fallback_owner: String,
     pub(crate) time_scale: u32,
+    /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
+    pub(crate) max_history_events: Option<u32>,
     pub(crate) shutdown_grace: Duration,
     pub(crate) log_format: Option<LogFormat>,
     /// CRM stage names that mean closed won, compared case-insensitively.
@@ -49,6 +51,7 @@ struct FileConfig {
     metrics_addr: Option<SocketAddr>,
     fallback_owner: Option<String>,
     time_scale: Option<u32>,
+    max_history_events: Option<u32>,
     shutdown_grace_seconds: Option<u64>,
     log_format: Option<LogFormat>,
     #[serde(default)]
@@ -86,6 +89,9 @@ impl Settings {
             .clone()
             .or(file.task_queue)
             .unwrap_or_else(|| DEFAULT_TASK_QUEUE.to_owned());
+        if args.max_history_events.or(file.max_history_events) == Some(0) {
+            return Err(Exit::config("max history events must be at least 1"));
+        }
         if task_queue.trim().is_empty() {
             return Err(Exit::config("task queue must not be empty"));
         }
@@ -107,6 +113,7 @@ impl Settings {
                 .or(file.fallback_owner)
                 .unwrap_or_else(|| DEFAULT_FALLBACK_OWNER.to_owned()),
             time_scale,
+            max_history_events: args.max_history_events.or(file.max_history_events),
             shutdown_grace: Duration::from_secs(
                 args.shutdown_grace_seconds
                     .or(file.shutdown_grace_seconds)

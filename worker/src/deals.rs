@@ -91,6 +91,7 @@ impl Courier {
         StartOptions {
             task_queue: self.settings.task_queue.clone(),
             time_scale: self.settings.time_scale,
+            max_history_events: self.settings.max_history_events,
             summary: summary.or_else(|| Some(format!("deal {}:{}", target.source, target.deal_id))),
             search_attributes,
         }

@@ -69,6 +69,8 @@ pub(crate) struct Target {
 pub(crate) struct StartOptions {
     pub(crate) task_queue: String,
     pub(crate) time_scale: u32,
+    /// History length at which the handoff continues as new.
+    pub(crate) max_history_events: Option<u32>,
     /// Static summary shown in Temporal UI.
     pub(crate) summary: Option<String>,
     /// Search attributes set at start: (name, type, JSON value).
@@ -95,11 +97,12 @@ pub(crate) async fn signal_with_start(
     payload: &serde_json::Value,
     options: &StartOptions,
 ) -> anyhow::Result<Delivered> {
-    let input = HandoffInput {
-        source: target.source.clone(),
-        deal_id: target.deal_id.clone(),
-        time_scale: options.time_scale,
-    };
+    let mut input = HandoffInput::new(
+        target.source.clone(),
+        target.deal_id.clone(),
+        options.time_scale,
+    );
+    input.max_history_events = options.max_history_events;
     // TODO(#6): pass payloads through the configured codec once payload encryption exists.
     let request = SignalWithStartWorkflowExecutionRequest {
         namespace: client.namespace(),

@@ -70,6 +70,9 @@ pub struct TaskSpec {
     pub depends_on: Vec<String>,
     /// `open`, or `blocked` while dependencies are open.
     pub status: TaskStatus,
+    /// Milestone its completion meets, if any.
+    #[serde(default)]
+    pub meets: Option<String>,
 }
 
 /// A batch of tasks created by one trigger (`closed_won`, `day0`, `breach:kickoff`).
@@ -106,6 +109,68 @@ pub struct TasksCancelled {
     pub cancelled: u32,
 }
 
+/// One change to a task already created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskChange {
+    /// Task key.
+    pub key: String,
+    /// New status, when it changes.
+    pub status: Option<TaskStatus>,
+    /// New owner handle, when it changes.
+    pub owner: Option<String>,
+}
+
+impl TaskChange {
+    /// A status change.
+    pub fn status(key: &str, status: TaskStatus) -> Self {
+        Self {
+            key: key.to_owned(),
+            status: Some(status),
+            owner: None,
+        }
+    }
+
+    /// An owner change.
+    pub fn owner(key: &str, owner: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            status: None,
+            owner: Some(owner.to_owned()),
+        }
+    }
+}
+
+/// Changes to a deal's tasks caused by one business step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskUpdates {
+    /// The handoff's workflow id.
+    pub workflow_id: String,
+    /// The step, for the idempotency key (`tasks/done/kickoff`).
+    pub step: String,
+    /// The changes, in order.
+    pub changes: Vec<TaskChange>,
+}
+
+/// How many task changes an `update_tasks` call applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TasksUpdated {
+    /// Rows changed.
+    pub updated: u32,
+}
+
+/// How a recipient is reached from the handle the workflow knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// The handle itself.
+    #[default]
+    Direct,
+    /// The handle's manager in the owner directory.
+    ManagerOf,
+    /// The directory's executive; the handle is empty.
+    Executive,
+}
+
 /// Someone a notification is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
@@ -113,6 +178,9 @@ pub struct Recipient {
     pub role: String,
     /// Their handle in the owner directory.
     pub handle: String,
+    /// Whether the handle itself, its manager or the executive is meant.
+    #[serde(default)]
+    pub reach: Reach,
 }
 
 /// One notification: a reminder, an escalation or news about the handoff.
@@ -157,6 +225,12 @@ impl HandoffActivities {
     /// Writes a batch of tasks to the ledger and the task sinks.
     #[activity(name = "create_tasks")]
     pub fn create_tasks(_tasks: CreateTasks) -> Result<TasksCreated, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Applies status and owner changes to existing tasks.
+    #[activity(name = "update_tasks")]
+    pub fn update_tasks(_updates: TaskUpdates) -> Result<TasksUpdated, ActivityError> {
         unimplemented!()
     }
 

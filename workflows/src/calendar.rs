@@ -134,6 +134,42 @@ impl BusinessCalendar {
         }
     }
 
+    /// Business days among the local dates from `from`'s to `to`'s, inclusive.
+    pub fn business_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        let (first, last) = (self.local_date(from), self.local_date(to));
+        first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .filter(|d| self.is_business_day(*d))
+            .count() as u32
+    }
+
+    /// Local dates from `from`'s to `to`'s, inclusive.
+    pub fn calendar_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        let days = (self.local_date(to) - self.local_date(from)).num_days() + 1;
+        days.max(0) as u32
+    }
+
+    /// The same local time of day on the `n`th business day after `due`'s local date.
+    pub fn shift_business_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        if n == 0 {
+            return due;
+        }
+        let local = due.with_timezone(&self.timezone).naive_local();
+        let date = self.nth_business_day_after(local.date(), n);
+        local_instant(self.timezone, date.and_time(local.time()))
+    }
+
+    /// The same local time of day `n` calendar days after `due`'s local date.
+    pub fn shift_calendar_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        if n == 0 {
+            return due;
+        }
+        let local = due.with_timezone(&self.timezone).naive_local();
+        let date = local.date() + Duration::days(i64::from(n));
+        local_instant(self.timezone, date.and_time(local.time()))
+    }
+
     /// The first `hour`:00 local time in `timezone`, at or after `instant`, on a
     /// business day of this calendar.
     pub fn next_send_time(&self, instant: DateTime<Utc>, hour: u32, timezone: Tz) -> DateTime<Utc> {

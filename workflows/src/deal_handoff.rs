@@ -11,6 +11,7 @@
 #![allow(missing_docs)]
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -20,16 +21,16 @@ use temporalio_common::data_converters::RawValue;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributeUpdate, Timestamp};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, TimerOptions,
-    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, CancellableFuture, ContinueAsNewOptions,
+    SyncWorkflowContext, TimerOptions, TimerResult, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
-use crate::activity::HandoffActivities;
+use crate::activity::{HandoffActivities, Notification};
 use crate::clock::BusinessClock;
 use crate::engine::{Command, Event, Handoff, Stage};
-use crate::message::decode;
-use crate::status::Status;
+use crate::message::{decode, decode_update};
+use crate::status::{Review, Status};
 
 /// Workflow type name, fixed by the product.
 pub const WORKFLOW_TYPE: &str = "DealHandoff";
@@ -67,9 +68,13 @@ pub const SEARCH_ATTRIBUTES: [(&str, &str); 9] = [
     ("DealAmount", "Double"),
 ];
 
+/// History length past which a handoff continues as new when its input sets
+/// no limit. The server's own suggestion usually comes first.
+pub const DEFAULT_MAX_HISTORY_EVENTS: u32 = 10_000;
+
 /// The workflow's input. The bundle never travels here: it arrives as the
 /// `closed_won` signal, so every client can use signal-with-start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandoffInput {
     /// CRM of the deal.
     pub source: String,
@@ -78,15 +83,50 @@ pub struct HandoffInput {
     /// Business seconds per wall second; 1 in production.
     #[serde(default = "one")]
     pub time_scale: u32,
+    /// History length past which the run continues as new; `None` means
+    /// [`DEFAULT_MAX_HISTORY_EVENTS`]. Tests set it low.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history_events: Option<u32>,
+    /// The whole state, when this run continues an earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<Box<Carried>>,
+}
+
+impl HandoffInput {
+    /// The input of a new handoff.
+    pub fn new(source: String, deal_id: String, time_scale: u32) -> Self {
+        Self {
+            source,
+            deal_id,
+            time_scale,
+            max_history_events: None,
+            carried: None,
+        }
+    }
 }
 
 fn one() -> u32 {
     1
 }
 
+/// What one run hands the next at continue-as-new.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Carried {
+    /// The engine state.
+    pub handoff: Handoff,
+    /// The business clock, anchored at the first run's first task.
+    pub clock: Option<BusinessClock>,
+    /// Business now when the run ended.
+    pub business_now: DateTime<Utc>,
+    /// Search attributes as last upserted (they carry over to the new run).
+    pub published: Published,
+    /// Runs so far, this one included.
+    pub runs: u32,
+}
+
 /// Search attribute values as last upserted, to upsert only what changed.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Published {
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Published {
     stage: Option<String>,
     segment: Option<String>,
     owner: Option<String>,
@@ -100,7 +140,11 @@ struct Published {
 /// The `DealHandoff` workflow.
 #[workflow]
 pub struct DealHandoffWorkflow {
+    source: String,
+    deal_id: String,
     time_scale: u32,
+    max_history_events: u32,
+    runs: u32,
     clock: Option<BusinessClock>,
     business_now: DateTime<Utc>,
     handoff: Handoff,
@@ -111,40 +155,47 @@ pub struct DealHandoffWorkflow {
 
 #[workflow_methods]
 impl DealHandoffWorkflow {
-    /// Builds the initial state from the input.
+    /// Builds the initial state from the input, or from the state carried
+    /// over from the previous run.
     #[init]
     pub fn new(ctx: &WorkflowContextView, input: HandoffInput) -> Self {
-        let handoff = Handoff::new(ctx.workflow_id().to_owned(), input.source, input.deal_id);
-        Self {
+        let max_history_events = input
+            .max_history_events
+            .unwrap_or(DEFAULT_MAX_HISTORY_EVENTS)
+            .max(1);
+        let mut state = Self {
+            handoff: Handoff::new(
+                ctx.workflow_id().to_owned(),
+                input.source.clone(),
+                input.deal_id.clone(),
+            ),
+            source: input.source,
+            deal_id: input.deal_id,
             time_scale: input.time_scale.max(1),
+            max_history_events,
+            runs: 1,
             clock: None,
             business_now: DateTime::<Utc>::UNIX_EPOCH,
-            handoff,
             outbox: VecDeque::new(),
             revision: 0,
             published: Published::default(),
+        };
+        if let Some(carried) = input.carried {
+            let carried = *carried;
+            state.handoff = carried.handoff;
+            state.clock = carried.clock;
+            state.business_now = carried.business_now;
+            state.published = carried.published;
+            state.runs = carried.runs + 1;
         }
+        state
     }
 
-    /// Drives the handoff until it completes or is cancelled.
+    /// Drives the handoff until it completes or is cancelled; the result is
+    /// the post-close review.
     #[run(name = "DealHandoff")]
-    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Status> {
-        ctx.state_mut(|s| s.tick(ctx.workflow_time()));
-        loop {
-            if let Some(status) = execute_outbox(ctx).await {
-                return Ok(status);
-            }
-            publish(ctx);
-            let now = ctx.state_mut(|s| s.tick(ctx.workflow_time()));
-            let due = ctx.state_mut(|s| s.handoff.advance(now));
-            if !due.is_empty() {
-                ctx.state_mut(|s| s.outbox.extend(due));
-                continue;
-            }
-            if wait_for_change(ctx).await.is_err() {
-                return cancel_by_operator(ctx).await;
-            }
-        }
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Review> {
+        drive(ctx).await
     }
 
     /// The bundle arrives, or is amended.
@@ -229,12 +280,77 @@ impl DealHandoffWorkflow {
         self.receive(ctx, "deal_lost", payload);
     }
 
+    /// Moves a pending due instant later.
+    #[update(name = "extend_deadline")]
+    pub fn extend_deadline(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        payload: RawValue,
+    ) -> Status {
+        self.apply_update(ctx, "extend_deadline", &payload)
+    }
+
+    /// Rejects an extension that is not later, not pending, or has no reason.
+    #[update_validator(extend_deadline)]
+    pub fn validate_extend_deadline(
+        &self,
+        _ctx: &WorkflowContextView,
+        payload: &RawValue,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.check_update("extend_deadline", payload)
+    }
+
+    /// Waives a milestone.
+    #[update(name = "waive_milestone")]
+    pub fn waive_milestone(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        payload: RawValue,
+    ) -> Status {
+        self.apply_update(ctx, "waive_milestone", &payload)
+    }
+
+    /// Rejects a waiver of an unknown or resolved milestone, or without a reason.
+    #[update_validator(waive_milestone)]
+    pub fn validate_waive_milestone(
+        &self,
+        _ctx: &WorkflowContextView,
+        payload: &RawValue,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.check_update("waive_milestone", payload)
+    }
+
+    /// Gives a role to another handle; open tasks follow.
+    #[update(name = "reassign_owner")]
+    pub fn reassign_owner(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        payload: RawValue,
+    ) -> Status {
+        self.apply_update(ctx, "reassign_owner", &payload)
+    }
+
+    /// Rejects an unknown role or a handle that is not a directory handle.
+    #[update_validator(reassign_owner)]
+    pub fn validate_reassign_owner(
+        &self,
+        _ctx: &WorkflowContextView,
+        payload: &RawValue,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.check_update("reassign_owner", payload)
+    }
+
     /// The handoff as operators read it.
     #[query(name = "status")]
     pub fn status(&self, _ctx: &WorkflowContextView) -> Status {
         Status::of(&self.handoff, self.business_now, self.time_scale)
     }
 }
+
+/// A validator's rejection, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UpdateRejected(String);
 
 impl DealHandoffWorkflow {
     /// Moves business time forward to the activation's wall time.
@@ -256,14 +372,62 @@ impl DealHandoffWorkflow {
         let decoded = payload_json(&payload)
             .and_then(|value| decode(signal, value, now, &self.handoff.workflow_id));
         match decoded {
-            Ok(Some(event)) => {
+            Ok(event) => {
                 let commands = self.handoff.apply(event, now);
                 self.outbox.extend(commands);
             }
-            Ok(None) => {}
             Err(reason) => self.handoff.reject(signal, reason, now),
         }
         self.revision += 1;
+    }
+
+    fn check_update(
+        &self,
+        name: &str,
+        payload: &RawValue,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let update = payload_json(payload)
+            .and_then(|value| decode_update(name, value))
+            .map_err(UpdateRejected)?;
+        self.handoff
+            .validate(&update, self.business_now)
+            .map_err(|reason| Box::new(UpdateRejected(reason)) as _)
+    }
+
+    fn apply_update(
+        &mut self,
+        ctx: &SyncWorkflowContext<Self>,
+        name: &str,
+        payload: &RawValue,
+    ) -> Status {
+        let now = self.tick(ctx.workflow_time());
+        // The validator accepted it; decoding cannot fail differently now.
+        if let Ok(update) = payload_json(payload).and_then(|value| decode_update(name, value)) {
+            let commands = self.handoff.apply(Event::Update(update), now);
+            self.outbox.extend(commands);
+        }
+        self.revision += 1;
+        Status::of(&self.handoff, self.business_now, self.time_scale)
+    }
+
+    fn wall_instant(&self, business: DateTime<Utc>) -> DateTime<Utc> {
+        self.clock.map_or(business, |clock| clock.to_wall(business))
+    }
+
+    fn carry(&self) -> HandoffInput {
+        HandoffInput {
+            source: self.source.clone(),
+            deal_id: self.deal_id.clone(),
+            time_scale: self.time_scale,
+            max_history_events: Some(self.max_history_events),
+            carried: Some(Box::new(Carried {
+                handoff: self.handoff.clone(),
+                clock: self.clock,
+                business_now: self.business_now,
+                published: self.published.clone(),
+                runs: self.runs,
+            })),
+        }
     }
 }
 
@@ -288,27 +452,135 @@ fn payload_json(raw: &RawValue) -> Result<Option<serde_json::Value>, String> {
     }
 }
 
-/// Carries out queued commands; returns the final status when one of them
-/// ends the handoff.
-async fn execute_outbox(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> Option<Status> {
+type Ctx = WorkflowContext<DealHandoffWorkflow>;
+
+/// The one timer in flight, to the wall instant of the next deadline.
+struct Armed<'a> {
+    wall_at: DateTime<Utc>,
+    timer: Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>,
+}
+
+impl Armed<'_> {
+    /// Cancels the timer explicitly: a dropped timer future would still fire
+    /// and grow the history.
+    fn disarm(armed: &mut Option<Self>) {
+        if let Some(armed) = armed.take() {
+            armed.timer.cancel();
+        }
+    }
+}
+
+/// The run loop: carry out queued commands, fire due deadlines, publish,
+/// then sleep on one timer until it fires or a signal or update arrives.
+async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
+    ctx.state_mut(|s| s.tick(ctx.workflow_time()));
+    let mut armed: Option<Armed<'_>> = None;
+    loop {
+        if execute_outbox(ctx).await {
+            Armed::disarm(&mut armed);
+            return Ok(finish(ctx));
+        }
+        let now = ctx.state_mut(|s| s.tick(ctx.workflow_time()));
+        let due = ctx.state_mut(|s| s.handoff.advance(now));
+        if !due.is_empty() {
+            ctx.state_mut(|s| s.outbox.extend(due));
+            continue;
+        }
+        publish(ctx);
+        if should_continue_as_new(ctx) {
+            Armed::disarm(&mut armed);
+            return continue_as_new(ctx).await;
+        }
+        rearm(ctx, &mut armed);
+        let revision = ctx.state(|s| s.revision);
+        let changed = ctx.wait_condition(move |s| s.revision != revision);
+        futures::pin_mut!(changed);
+        let cancelled = match armed.as_mut() {
+            Some(current) => {
+                let mut timer = &mut current.timer;
+                temporalio_sdk::workflows::select! {
+                    _ = timer => {
+                        armed = None;
+                        false
+                    }
+                    result = changed => result.is_err(),
+                }
+            }
+            None => changed.await.is_err(),
+        };
+        if cancelled || ctx.cancellation_token().is_cancelled() {
+            Armed::disarm(&mut armed);
+            return cancel_by_operator(ctx).await;
+        }
+    }
+}
+
+/// Keeps the timer in flight when the next deadline did not move; otherwise
+/// cancels it and arms one for the new deadline.
+fn rearm<'a>(ctx: &'a Ctx, armed: &mut Option<Armed<'a>>) {
+    let wanted = ctx.state(|s| {
+        s.handoff
+            .next_deadline()
+            .map(|d| (s.wall_instant(d.at), d.summary()))
+    });
+    if armed.as_ref().map(|a| a.wall_at) == wanted.as_ref().map(|(at, _)| *at) {
+        return;
+    }
+    Armed::disarm(armed);
+    let Some((wall_at, summary)) = wanted else {
+        return;
+    };
+    let wall_now = ctx
+        .workflow_time()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or(wall_at);
+    let wait = (wall_at - wall_now)
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_millis(1));
+    let timer = ctx.timer(TimerOptions::builder(wait).summary(summary).build());
+    *armed = Some(Armed {
+        wall_at,
+        timer: Box::pin(timer),
+    });
+}
+
+fn should_continue_as_new(ctx: &Ctx) -> bool {
+    let limit = ctx.state(|s| s.max_history_events);
+    let idle = ctx.state(|s| s.outbox.is_empty());
+    idle && (ctx.continue_as_new_suggested() || ctx.history_length() >= limit)
+}
+
+/// Hands the whole state to a new run once every handler has finished.
+async fn continue_as_new(ctx: &Ctx) -> WorkflowResult<Review> {
+    if ctx
+        .wait_condition(|_| ctx.all_handlers_finished())
+        .await
+        .is_err()
+    {
+        return cancel_by_operator(ctx).await;
+    }
+    let input = ctx.state(|s| s.carry());
+    ctx.continue_as_new(input, ContinueAsNewOptions::default())?;
+    unreachable!("continue_as_new always ends the run")
+}
+
+/// Carries out queued commands; true when one of them ends the handoff.
+async fn execute_outbox(ctx: &Ctx) -> bool {
     while let Some(command) = ctx.state_mut(|s| s.outbox.pop_front()) {
         if let Command::Finish = command {
-            return Some(finish(ctx));
+            return true;
         }
         execute(ctx, command, None).await;
     }
-    None
+    false
 }
 
 /// Runs one command as an activity, feeding its result back to the engine.
 ///
 /// Activity failures never fail the workflow: they are recorded and the
 /// handoff goes on. `token` detaches cleanup from a workflow cancellation.
-async fn execute(
-    ctx: &mut WorkflowContext<DealHandoffWorkflow>,
-    command: Command,
-    token: Option<WorkflowCancellationToken>,
-) {
+async fn execute(ctx: &Ctx, command: Command, token: Option<WorkflowCancellationToken>) {
     match command {
         Command::ResolvePlan(request) => {
             let key = format!("{}/plan", request.workflow_id);
@@ -336,6 +608,16 @@ async fn execute(
                 record_failure(ctx, key, &err);
             }
         }
+        Command::UpdateTasks(updates) => {
+            let key = format!("{}/{}", updates.workflow_id, updates.step);
+            let options = activity_options(format!("update tasks: {}", updates.step), token);
+            if let Err(err) = ctx
+                .execute_activity(HandoffActivities::update_tasks, updates, options)
+                .await
+            {
+                record_failure(ctx, key, &err);
+            }
+        }
         Command::CancelTasks(request) => {
             let key = format!("{}/cancel_tasks", request.workflow_id);
             let options = activity_options(format!("cancel tasks: {}", request.reason), token);
@@ -346,33 +628,35 @@ async fn execute(
                 record_failure(ctx, key, &err);
             }
         }
-        Command::Notify(notification) => {
-            let key = notification.key.clone();
-            let summary = format!(
-                "notify: {} {}",
-                notification.kind,
-                notification.milestone.as_deref().unwrap_or("")
-            );
-            let options = activity_options(summary.trim_end().to_owned(), token);
-            let failure = match ctx
-                .execute_activity(HandoffActivities::notify, *notification, options)
-                .await
-            {
-                Ok(outcome) if outcome.delivered => None,
-                Ok(outcome) => Some(outcome.detail.unwrap_or_else(|| "not delivered".to_owned())),
-                Err(err) => Some(err.to_string()),
-            };
-            ctx.state_mut(|s| s.handoff.record_notification(&key, failure));
-        }
+        Command::Notify(notification) => notify(ctx, *notification, token).await,
         Command::Finish => {}
     }
 }
 
-fn record_failure(
-    ctx: &WorkflowContext<DealHandoffWorkflow>,
-    key: String,
-    err: &ActivityExecutionError,
-) {
+async fn notify(ctx: &Ctx, notification: Notification, token: Option<WorkflowCancellationToken>) {
+    let key = notification.key.clone();
+    let summary = format!(
+        "notify: {} {}",
+        notification.kind.replace('_', " "),
+        notification
+            .milestone
+            .as_deref()
+            .unwrap_or("")
+            .replace('_', " ")
+    );
+    let options = activity_options(summary.trim_end().to_owned(), token);
+    let failure = match ctx
+        .execute_activity(HandoffActivities::notify, notification, options)
+        .await
+    {
+        Ok(outcome) if outcome.delivered => None,
+        Ok(outcome) => Some(outcome.detail.unwrap_or_else(|| "not delivered".to_owned())),
+        Err(err) => Some(err.to_string()),
+    };
+    ctx.state_mut(|s| s.handoff.record_notification(&key, failure));
+}
+
+fn record_failure(ctx: &Ctx, key: String, err: &ActivityExecutionError) {
     let detail = err.to_string();
     ctx.state_mut(|s| s.handoff.record_failure(key, detail));
 }
@@ -394,63 +678,12 @@ fn activity_options(summary: String, token: Option<WorkflowCancellationToken>) -
     }
 }
 
-/// Sleeps until the next deadline or the next signal, whichever comes first.
-async fn wait_for_change(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> Result<(), ()> {
-    let revision = ctx.state(|s| s.revision);
-    let deadline = ctx.state(|s| {
-        s.handoff
-            .next_deadline()
-            .map(|d| (s.wall_instant(d.at), d.summary()))
-    });
-    let Some((wall_at, summary)) = deadline else {
-        return ctx
-            .wait_condition(move |s| s.revision != revision)
-            .await
-            .map_err(|_| ());
-    };
-    let wall_now = ctx
-        .workflow_time()
-        .map(DateTime::<Utc>::from)
-        .unwrap_or(wall_at);
-    let wait = (wall_at - wall_now)
-        .to_std()
-        .unwrap_or_default()
-        .max(Duration::from_millis(1));
-    let token = ctx.cancellation_token().child_token();
-    let timer = ctx.timer(
-        TimerOptions::builder(wait)
-            .summary(summary)
-            .cancellation_token(token.clone())
-            .build(),
-    );
-    let changed = ctx.wait_condition(move |s| s.revision != revision);
-    futures::pin_mut!(timer, changed);
-    temporalio_sdk::workflows::select! {
-        _ = timer => {}
-        result = changed => {
-            token.cancel();
-            result.map_err(|_| ())?;
-        }
-    };
-    if ctx.cancellation_token().is_cancelled() {
-        Err(())
-    } else {
-        Ok(())
-    }
-}
-
-impl DealHandoffWorkflow {
-    fn wall_instant(&self, business: DateTime<Utc>) -> DateTime<Utc> {
-        self.clock.map_or(business, |clock| clock.to_wall(business))
-    }
-}
-
 /// Cleanup after a cancellation requested through Temporal: same as a lost deal.
-async fn cancel_by_operator(
-    ctx: &mut WorkflowContext<DealHandoffWorkflow>,
-) -> WorkflowResult<Status> {
+async fn cancel_by_operator(ctx: &Ctx) -> WorkflowResult<Review> {
     let now = ctx.state(|s| s.business_now);
-    let commands = ctx.state_mut(|s| s.handoff.apply(Event::OperatorCancelled, now));
+    let mut commands: Vec<Command> = ctx.state_mut(|s| s.outbox.drain(..).collect());
+    commands.retain(|c| !matches!(c, Command::Finish));
+    commands.extend(ctx.state_mut(|s| s.handoff.apply(Event::OperatorCancelled, now)));
     // A detached token, so the cleanup runs although the workflow is cancelled.
     let token = WorkflowCancellationToken::new();
     for command in commands {
@@ -460,14 +693,14 @@ async fn cancel_by_operator(
     Err(WorkflowTermination::cancelled())
 }
 
-fn finish(ctx: &mut WorkflowContext<DealHandoffWorkflow>) -> Status {
+fn finish(ctx: &Ctx) -> Review {
     // Commands queued behind Finish (none today) are dropped with the run.
     publish(ctx);
-    ctx.state(|s| Status::of(&s.handoff, s.business_now, s.time_scale))
+    ctx.state(|s| Review::of(&s.handoff))
 }
 
 /// Upserts the search attributes that changed and refreshes current details.
-fn publish(ctx: &mut WorkflowContext<DealHandoffWorkflow>) {
+fn publish(ctx: &Ctx) {
     let (updates, details) = ctx.state_mut(|s| s.search_attribute_updates());
     if !updates.is_empty() {
         ctx.upsert_search_attributes(updates);
@@ -486,7 +719,7 @@ impl DealHandoffWorkflow {
             stage: Some(handoff.stage.as_str().to_owned()),
             segment: plan.map(|p| p.segment.clone()),
             owner: handoff.handoff_owner(),
-            at_risk: Some(handoff.at_risk),
+            at_risk: Some(handoff.at_risk()),
             breach_count: Some(handoff.breach_count),
             next_deadline: Some(next),
             amount: handoff.bundle.as_ref().and_then(|b| b.bundle.deal.amount),
@@ -503,8 +736,8 @@ impl DealHandoffWorkflow {
         if let (Some(owner), true) = (&current.owner, current.owner != old.owner) {
             updates.push(HANDOFF_OWNER.value_set(owner.clone()));
         }
-        if current.at_risk != old.at_risk {
-            updates.push(AT_RISK.value_set(handoff.at_risk));
+        if let (Some(at_risk), true) = (current.at_risk, current.at_risk != old.at_risk) {
+            updates.push(AT_RISK.value_set(at_risk));
         }
         if current.breach_count != old.breach_count {
             updates.push(BREACH_COUNT.value_set(i64::from(handoff.breach_count)));
@@ -547,12 +780,24 @@ fn current_details(handoff: &Handoff, clock: Option<BusinessClock>) -> String {
             }
         }
         Stage::Kickoff => "waiting for the kickoff".to_owned(),
-        Stage::Onboarding => "onboarding".to_owned(),
+        Stage::Onboarding => {
+            let open: Vec<&str> = handoff
+                .milestones
+                .iter()
+                .filter(|m| !m.status.is_resolved())
+                .map(|m| m.name.as_str())
+                .collect();
+            format!("onboarding; open milestones: {}", open.join(", "))
+        }
         Stage::Completed => "completed".to_owned(),
         Stage::Cancelled => format!(
             "cancelled ({})",
             handoff.cancel_reason.as_deref().unwrap_or("unknown")
         ),
+    };
+    let waiting = match handoff.pause.as_ref() {
+        Some(pause) => format!("{waiting} (paused since {})", pause.since.to_rfc3339()),
+        None => waiting,
     };
     match handoff.next_deadline() {
         Some(deadline) => {

@@ -1,23 +1,35 @@
-//! The handoff state machine: events and business instants in, commands out.
+//! The SLA engine: state + event + business instant → new state + commands.
 //!
-//! Nothing here knows about Temporal. The workflow feeds every decoded signal,
-//! every activity result and every timer firing into [`Handoff`], then carries
-//! out the [`Command`]s it returns and arms one timer for
+//! Nothing here knows about Temporal. The workflow feeds every decoded
+//! signal, update, activity result and timer firing into [`Handoff`], carries
+//! out the [`Command`]s it returns, and arms one timer for
 //! [`Handoff::next_deadline`]. Because the same inputs always give the same
-//! commands, the engine is tested here through whole schedules in
-//! microseconds, and replay of a recorded history is deterministic.
+//! commands, tests drive whole 90-day schedules through it in microseconds,
+//! and replay of a recorded history is deterministic.
+//!
+//! - [`sla`]: one gate or milestone clock with reminders and its ladder.
+//! - `events`: what each signal and update does to the state.
+//! - `deadlines`: what happens when business time passes an instant.
 
-use std::collections::{BTreeMap, VecDeque};
+mod deadlines;
+mod events;
+pub use events::validate_handle;
+pub mod sla;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{
-    CancelTasks, CreateTasks, Notification, PlanRequest, Recipient, TaskSpec, TaskStatus,
+    CancelTasks, CreateTasks, Notification, PlanRequest, Reach, Recipient, TaskChange, TaskSpec,
+    TaskStatus, TaskUpdates,
 };
 use crate::bundle::ValidBundle;
 use crate::calendar::{BusinessCalendar, HolidayCalendar};
-use crate::playbook::{DueRule, Gate, Plan, TaskTemplate};
+use crate::playbook::{Audience, DueRule, Gate, Plan, Playbook, TaskTemplate};
+
+pub use sla::{MilestoneStatus, Reminder, ReminderState, Sla};
 
 /// How many rejected events `status` keeps in full.
 pub const REJECTED_EVENTS_KEPT: usize = 50;
@@ -59,52 +71,15 @@ impl Stage {
     }
 }
 
-/// State of a milestone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MilestoneStatus {
-    /// Not met, not yet due.
-    Pending,
-    /// Met by its due instant.
-    Met,
-    /// Met after its breach fired.
-    MetLate,
-    /// Not met by its due instant.
-    Breached,
-    /// Waived by an operator.
-    Waived,
-}
-
-/// One milestone of the schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Milestone {
-    /// `kickoff`, `data_mapping`, ...
-    pub name: String,
-    /// Owner role.
-    pub owner_role: String,
-    /// Owner handle.
-    pub owner: String,
-    /// Business instant it is due.
-    pub due_at: DateTime<Utc>,
-    /// Its state.
-    pub status: MilestoneStatus,
-    /// When the event that met it happened.
-    pub met_at: Option<DateTime<Utc>>,
-    /// Highest escalation level reached, 0 for none.
-    pub escalation_level: u8,
-    /// When the reminder goes out, if the window has room for one.
-    pub reminder_at: Option<DateTime<Utc>>,
-    /// Whether the reminder went out or was dropped.
-    pub reminder_done: bool,
-}
-
-/// A gate's record.
+/// A gate's record: what was heard, and its clock once the plan armed it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateRecord {
     /// The earliest `at` among the signals that passed it.
     pub passed_at: Option<DateTime<Utc>>,
     /// Who reported it first.
     pub by: Option<String>,
+    /// Its SLA clock, for required gates once the plan is frozen.
+    pub sla: Option<Sla>,
 }
 
 /// A signal the workflow could not use.
@@ -136,32 +111,120 @@ pub struct DeliveryFailure {
     pub detail: String,
 }
 
-/// The next instant the workflow must wake at.
+/// The next instant the workflow must wake at, as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deadline {
-    /// `reminder` or `due`.
+    /// `reminder`, `due`, `escalation`, `gate_timeout`, `lost_grace` or `close`.
     pub kind: String,
-    /// Milestone or gate the deadline belongs to.
-    pub milestone: String,
+    /// Gate or milestone the deadline belongs to, if any.
+    pub milestone: Option<String>,
     /// Business instant.
     pub at: DateTime<Utc>,
 }
 
 impl Deadline {
-    /// Human summary for timers in Temporal UI.
+    /// Human summary for timers in Temporal UI (no customer data).
     pub fn summary(&self) -> String {
+        let name = self.milestone.as_deref().unwrap_or("").replace('_', " ");
         match self.kind.as_str() {
-            "reminder" => format!("reminder: {}", self.milestone.replace('_', " ")),
-            _ => format!("{} due", self.milestone.replace('_', " ")),
+            "reminder" => format!("reminder: {name}"),
+            "due" => format!("{name} due"),
+            "escalation" => format!("escalation: {name}"),
+            "gate_timeout" => "gate timeout".to_owned(),
+            "lost_grace" => "lost deal grace ends".to_owned(),
+            "close" => "handoff closes".to_owned(),
+            other => other.to_owned(),
         }
     }
 }
 
-/// Something that happened to the deal, already decoded and validated.
+/// Why the clocks are stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseKind {
+    /// `customer_blocked`: the clocks stop.
+    CustomerBlocked,
+    /// `deal_reopened`: the clocks and outbound work stop until `closed_won`.
+    Reopened,
+    /// `deal_lost`: like a reopen, and the grace period runs.
+    Lost,
+}
+
+/// A pause of the clocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    /// Every reason currently holding the clocks.
+    pub kinds: BTreeSet<PauseKind>,
+    /// When the clocks stopped (business time).
+    pub since: DateTime<Utc>,
+    /// The reason given by the latest `customer_blocked` or `deal_lost`.
+    pub reason: Option<String>,
+    /// End of the lost-deal grace period, while one runs.
+    pub lost_grace_until: Option<DateTime<Utc>>,
+}
+
+impl Pause {
+    /// Whether outbound work (notifications, tasks) waits too.
+    pub fn holds_outbound(&self) -> bool {
+        self.kinds.contains(&PauseKind::Reopened) || self.kinds.contains(&PauseKind::Lost)
+    }
+}
+
+/// A task as the workflow tracks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Open, blocked, done or cancelled.
+    pub status: TaskStatus,
+    /// Owner role.
+    pub owner_role: String,
+    /// Owner handle.
+    pub owner: String,
+    /// Keys it waits for.
+    pub depends_on: Vec<String>,
+    /// Milestone its completion meets.
+    pub meets: Option<String>,
+}
+
+/// An operator's change to the schedule, sent as a Temporal update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// Moves a due instant later.
+    ExtendDeadline {
+        /// Gate or milestone.
+        milestone: String,
+        /// The new due instant (business time).
+        new_due: DateTime<Utc>,
+        /// Why.
+        reason: String,
+    },
+    /// Waives a milestone.
+    WaiveMilestone {
+        /// Milestone.
+        milestone: String,
+        /// Why.
+        reason: String,
+    },
+    /// Gives a role to another handle.
+    ReassignOwner {
+        /// Owner role.
+        role: String,
+        /// New handle.
+        handle: String,
+    },
+}
+
+/// Something that happened to the deal, already decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// `closed_won`: the bundle, first or amended.
-    ClosedWon(Box<ValidBundle>),
+    ClosedWon {
+        /// The bundle.
+        bundle: Box<ValidBundle>,
+        /// Anchor of the gate SLAs for a backfill.
+        as_of: Option<DateTime<Utc>>,
+        /// When it happened.
+        at: DateTime<Utc>,
+    },
     /// A gate signal.
     GatePassed {
         /// Which gate.
@@ -176,29 +239,110 @@ pub enum Event {
         /// When the kickoff took place.
         at: DateTime<Utc>,
     },
+    /// `milestone_reached`.
+    MilestoneReached {
+        /// Milestone.
+        milestone: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// Evidence, when given.
+        evidence: Option<String>,
+    },
+    /// `adoption_reported`.
+    AdoptionReported {
+        /// Active users over licensed users, 0..1.
+        rate: f64,
+        /// When it was measured.
+        at: DateTime<Utc>,
+    },
+    /// `escalation_acknowledged`.
+    EscalationAcknowledged {
+        /// Gate or milestone.
+        milestone: String,
+        /// Who took it.
+        by: Option<String>,
+    },
+    /// `customer_blocked`.
+    CustomerBlocked {
+        /// When the customer started blocking.
+        at: DateTime<Utc>,
+        /// What blocks.
+        reason: Option<String>,
+    },
+    /// `customer_unblocked`.
+    CustomerUnblocked {
+        /// When it cleared.
+        at: DateTime<Utc>,
+    },
+    /// `task_completed`.
+    TaskCompleted {
+        /// Task key.
+        key: String,
+        /// When it was done.
+        at: DateTime<Utc>,
+    },
+    /// `deal_reopened`.
+    DealReopened {
+        /// When the CRM reopened the deal.
+        at: DateTime<Utc>,
+    },
     /// `deal_lost`, or a deletion when the reason is `deleted`.
     DealLost {
-        /// `lost` or `deleted`.
+        /// The reason given; `deleted` skips the grace.
         reason: String,
+        /// When.
+        at: DateTime<Utc>,
     },
     /// Cancellation requested through Temporal.
     OperatorCancelled,
+    /// An update that passed [`Handoff::validate`].
+    Update(Update),
     /// The answer of `plan_handoff`.
     PlanResolved(Box<Plan>),
 }
 
+impl Event {
+    /// The signal or update the event came from.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            Self::ClosedWon { .. } => "closed_won",
+            Self::GatePassed { gate, .. } => match gate {
+                Gate::Signature => "contract_signed",
+                Gate::Security => "security_cleared",
+                Gate::Financing => "financing_secured",
+            },
+            Self::KickoffHeld { .. } => "kickoff_held",
+            Self::MilestoneReached { .. } => "milestone_reached",
+            Self::AdoptionReported { .. } => "adoption_reported",
+            Self::EscalationAcknowledged { .. } => "escalation_acknowledged",
+            Self::CustomerBlocked { .. } => "customer_blocked",
+            Self::CustomerUnblocked { .. } => "customer_unblocked",
+            Self::TaskCompleted { .. } => "task_completed",
+            Self::DealReopened { .. } => "deal_reopened",
+            Self::DealLost { .. } => "deal_lost",
+            Self::OperatorCancelled => "cancel",
+            Self::Update(Update::ExtendDeadline { .. }) => "extend_deadline",
+            Self::Update(Update::WaiveMilestone { .. }) => "waive_milestone",
+            Self::Update(Update::ReassignOwner { .. }) => "reassign_owner",
+            Self::PlanResolved(_) => "plan_handoff",
+        }
+    }
+}
+
 /// Work the workflow must carry out for the engine.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// Call `plan_handoff`.
     ResolvePlan(Box<PlanRequest>),
     /// Call `create_tasks`.
     CreateTasks(CreateTasks),
+    /// Call `update_tasks`.
+    UpdateTasks(TaskUpdates),
     /// Call `cancel_tasks`.
     CancelTasks(CancelTasks),
     /// Call `notify`.
     Notify(Box<Notification>),
-    /// The handoff has ended: return its report.
+    /// The handoff has ended: return its review.
     Finish,
 }
 
@@ -215,22 +359,36 @@ pub struct Handoff {
     pub stage: Stage,
     /// The bundle, once `closed_won` arrived.
     pub bundle: Option<ValidBundle>,
+    /// Anchor of the gate SLAs (`--as-of`, else `closed_won_at`).
+    pub gate_anchor: Option<DateTime<Utc>>,
     /// The frozen plan, once resolved.
     pub plan: Option<Plan>,
+    /// Whether a `plan_handoff` call is outstanding.
+    pub planning: bool,
     /// Gate records, including gates that are not required.
     pub gates: BTreeMap<Gate, GateRecord>,
+    /// When the handoff gives up waiting for its gates.
+    pub gate_timeout_at: Option<DateTime<Utc>>,
     /// Latest `at` among the required gates.
     pub day0: Option<DateTime<Utc>>,
-    /// The kickoff milestone, armed at day 0.
-    pub kickoff: Option<Milestone>,
-    /// A `kickoff_held` that arrived before day 0.
-    pub early_kickoff_at: Option<DateTime<Utc>>,
-    /// Whether a breach put the handoff at risk.
-    pub at_risk: bool,
-    /// Breaches so far.
+    /// Milestone clocks, armed at day 0, in playbook order.
+    pub milestones: Vec<Sla>,
+    /// Milestone events heard before day 0: name → (at, evidence).
+    pub early: BTreeMap<String, (DateTime<Utc>, Option<String>)>,
+    /// The latest adoption rate reported.
+    pub adoption_rate: Option<f64>,
+    /// The current pause, if any.
+    pub pause: Option<Pause>,
+    /// Outbound work held while the deal is reopened or lost.
+    pub held: Vec<Command>,
+    /// Breaches so far, gates and milestones.
     pub breach_count: u32,
-    /// Task key → status, as created.
-    pub tasks: BTreeMap<String, TaskStatus>,
+    /// Escalation notifications so far.
+    pub escalation_count: u32,
+    /// Owner reassignments so far, for idempotency keys.
+    pub reassignments: u32,
+    /// Task key → record.
+    pub tasks: BTreeMap<String, TaskRecord>,
     /// Notifications delivered.
     pub notifications_sent: u32,
     /// Notifications that finally failed.
@@ -241,6 +399,8 @@ pub struct Handoff {
     pub rejected: RejectedEvents,
     /// Why the handoff was cancelled.
     pub cancel_reason: Option<String>,
+    /// Business instant the handoff ended.
+    pub ended_at: Option<DateTime<Utc>>,
 }
 
 impl Handoff {
@@ -252,93 +412,57 @@ impl Handoff {
             deal_id,
             stage: Stage::AwaitingBundle,
             bundle: None,
+            gate_anchor: None,
             plan: None,
+            planning: false,
             gates: BTreeMap::new(),
+            gate_timeout_at: None,
             day0: None,
-            kickoff: None,
-            early_kickoff_at: None,
-            at_risk: false,
+            milestones: Vec::new(),
+            early: BTreeMap::new(),
+            adoption_rate: None,
+            pause: None,
+            held: Vec::new(),
             breach_count: 0,
+            escalation_count: 0,
+            reassignments: 0,
             tasks: BTreeMap::new(),
             notifications_sent: 0,
             notifications_failed: 0,
             delivery_failures: Vec::new(),
             rejected: RejectedEvents::default(),
             cancel_reason: None,
+            ended_at: None,
         }
     }
 
     /// Applies one event at business instant `now`.
     ///
-    /// Deadlines that passed before `now` are processed first, so an event
-    /// that arrives after a breach fired never undoes it.
+    /// Deadlines at or before `now` are processed first, so an event that
+    /// arrives after a breach fired never undoes it.
     pub fn apply(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Command> {
         if self.stage.is_terminal() {
             return Vec::new();
         }
-        let mut commands = self.advance(now);
-        if self.stage.is_terminal() {
-            return commands;
+        let mut out = Outbox::default();
+        self.advance_into(now, &mut out);
+        if !self.stage.is_terminal() {
+            if let Err(reason) = self.on_event(event.clone(), now, &mut out) {
+                self.reject(event.source_name(), reason, now);
+            }
+            self.advance_into(now, &mut out);
         }
-        match event {
-            Event::ClosedWon(bundle) => self.on_closed_won(*bundle, &mut commands),
-            Event::PlanResolved(plan) => self.on_plan(*plan, now, &mut commands),
-            Event::GatePassed { gate, at, by } => self.on_gate(gate, at, by, now, &mut commands),
-            Event::KickoffHeld { at } => self.on_kickoff_held(at, &mut commands),
-            Event::DealLost { reason } => self.cancel(reason, &mut commands),
-            Event::OperatorCancelled => self.cancel("operator".to_owned(), &mut commands),
-        }
-        commands
+        self.release(out)
     }
 
     /// Processes every deadline at or before `now`.
     pub fn advance(&mut self, now: DateTime<Utc>) -> Vec<Command> {
-        let mut commands = Vec::new();
-        if self.stage != Stage::Kickoff {
-            return commands;
+        if self.stage.is_terminal() {
+            return Vec::new();
         }
-        let Some(kickoff) = self.kickoff.as_mut() else {
-            return commands;
-        };
-        if kickoff.status != MilestoneStatus::Pending {
-            return commands;
-        }
-        if !kickoff.reminder_done && kickoff.reminder_at.is_some_and(|r| r <= now) {
-            kickoff.reminder_done = true;
-            // A reminder discovered after the due instant has nothing left to remind of.
-            if now < kickoff.due_at {
-                let notification = self.reminder("kickoff");
-                commands.push(Command::Notify(Box::new(notification)));
-            }
-        }
-        if self.kickoff.as_ref().is_some_and(|k| now >= k.due_at) {
-            self.breach_kickoff(&mut commands);
-        }
-        commands
-    }
-
-    /// The next business instant something is due, if any.
-    pub fn next_deadline(&self) -> Option<Deadline> {
-        if self.stage != Stage::Kickoff {
-            return None;
-        }
-        let kickoff = self
-            .kickoff
-            .as_ref()
-            .filter(|k| k.status == MilestoneStatus::Pending)?;
-        let reminder = kickoff.reminder_at.filter(|_| !kickoff.reminder_done);
-        Some(match reminder {
-            Some(at) if at < kickoff.due_at => Deadline {
-                kind: "reminder".into(),
-                milestone: kickoff.name.clone(),
-                at,
-            },
-            _ => Deadline {
-                kind: "due".into(),
-                milestone: kickoff.name.clone(),
-                at: kickoff.due_at,
-            },
-        })
+        let mut out = Outbox::default();
+        self.advance_into(now, &mut out);
+        self.release(out)
     }
 
     /// Records a signal that could not be used.
@@ -373,7 +497,7 @@ impl Handoff {
         self.delivery_failures.push(DeliveryFailure { key, detail });
     }
 
-    /// The team calendar, from the bundle.
+    /// The team calendar, from the frozen plan or the bundle.
     pub fn calendar(&self) -> BusinessCalendar {
         let bundle = self.bundle.as_ref();
         let timezone = bundle
@@ -391,295 +515,215 @@ impl Handoff {
         self.plan.as_ref().map(|p| p.owner("handoff_owner"))
     }
 
-    fn on_closed_won(&mut self, bundle: ValidBundle, commands: &mut Vec<Command>) {
-        if self.bundle.is_some() {
-            // The plan is frozen; an amendment updates the record only.
-            // TODO(#3): re-plan on an explicit segment change before day 0, owner changes to open tasks.
-            self.bundle = Some(bundle);
-            return;
+    /// The playbook in force, or the built-in one before the plan is frozen.
+    pub fn playbook(&self) -> std::borrow::Cow<'_, Playbook> {
+        match self.plan.as_ref() {
+            Some(plan) => std::borrow::Cow::Borrowed(&plan.playbook),
+            None => std::borrow::Cow::Owned(Playbook::builtin("mid_market")),
         }
-        self.stage = Stage::AwaitingGates;
-        let request = PlanRequest {
-            workflow_id: self.workflow_id.clone(),
-            bundle: bundle.clone(),
-        };
-        self.bundle = Some(bundle);
-        commands.push(Command::ResolvePlan(Box::new(request)));
     }
 
-    fn on_plan(&mut self, plan: Plan, now: DateTime<Utc>, commands: &mut Vec<Command>) {
-        if self.plan.is_some() {
-            return;
-        }
-        let missing = plan.missing_fields.clone();
-        self.plan = Some(plan);
-        if !missing.is_empty() {
-            let task = self.complete_bundle_task(&missing, now);
-            commands.push(self.create_tasks("closed_won", vec![task]));
-        }
-        self.try_reach_day0(now, commands);
+    /// Whether the handoff is at risk: a gate or milestone is breached and
+    /// not met, or the bundle is incomplete and nobody completed it yet.
+    pub fn at_risk(&self) -> bool {
+        let breached = self
+            .slas()
+            .any(|sla| sla.status == MilestoneStatus::Breached);
+        let incomplete = self
+            .tasks
+            .get("complete_bundle")
+            .is_some_and(|t| matches!(t.status, TaskStatus::Open | TaskStatus::Blocked));
+        breached || incomplete
     }
 
-    fn on_gate(
-        &mut self,
-        gate: Gate,
-        at: DateTime<Utc>,
-        by: Option<String>,
-        now: DateTime<Utc>,
-        commands: &mut Vec<Command>,
-    ) {
-        let record = self.gates.entry(gate).or_default();
-        if record.passed_at.is_none_or(|earlier| at < earlier) {
-            record.passed_at = Some(at);
-            record.by = by;
-        }
-        self.try_reach_day0(now, commands);
+    /// Every armed clock: gates first, then milestones.
+    pub fn slas(&self) -> impl Iterator<Item = &Sla> {
+        self.gates
+            .values()
+            .filter_map(|g| g.sla.as_ref())
+            .chain(self.milestones.iter())
     }
 
-    fn on_kickoff_held(&mut self, at: DateTime<Utc>, commands: &mut Vec<Command>) {
-        let Some(kickoff) = self.kickoff.as_mut() else {
-            self.early_kickoff_at = Some(self.early_kickoff_at.map_or(at, |e| e.min(at)));
-            return;
-        };
-        match kickoff.status {
-            MilestoneStatus::Pending => kickoff.status = MilestoneStatus::Met,
-            MilestoneStatus::Breached => kickoff.status = MilestoneStatus::MetLate,
-            _ => return,
-        }
-        kickoff.met_at = Some(at);
-        let news = self.milestone_news("kickoff");
-        commands.push(Command::Notify(Box::new(news)));
-        self.finish(Stage::Completed, commands);
+    /// The clock of a gate or milestone by name.
+    pub fn sla(&self, name: &str) -> Option<&Sla> {
+        self.slas().find(|sla| sla.name == name)
     }
 
-    fn try_reach_day0(&mut self, now: DateTime<Utc>, commands: &mut Vec<Command>) {
-        if self.day0.is_some() || self.stage != Stage::AwaitingGates {
-            return;
+    fn sla_mut(&mut self, name: &str) -> Option<&mut Sla> {
+        if let Some(gate) = Gate::from_name(name) {
+            return self.gates.get_mut(&gate).and_then(|g| g.sla.as_mut());
         }
-        let (Some(plan), Some(bundle)) = (self.plan.as_ref(), self.bundle.as_ref()) else {
-            return;
-        };
-        let passed: Option<Vec<DateTime<Utc>>> = plan
-            .required_gates
-            .iter()
-            .map(|gate| self.gates.get(gate).and_then(|g| g.passed_at))
+        self.milestones.iter_mut().find(|m| m.name == name)
+    }
+
+    /// Whether the clocks are stopped.
+    pub fn is_paused(&self) -> bool {
+        self.pause.is_some()
+    }
+
+    /// Commands held for a resume go to `held`; the rest go out.
+    fn release(&mut self, out: Outbox) -> Vec<Command> {
+        if self.stage.is_terminal() {
+            return out.commands;
+        }
+        if self.pause.as_ref().is_some_and(Pause::holds_outbound) {
+            self.held.extend(out.commands);
+            return Vec::new();
+        }
+        out.commands
+    }
+
+    fn create_tasks(&mut self, trigger: &str, tasks: Vec<TaskSpec>, out: &mut Outbox) {
+        let tasks: Vec<TaskSpec> = tasks
+            .into_iter()
+            .filter(|task| !self.tasks.contains_key(&task.key))
             .collect();
-        let Some(passed) = passed else { return };
-        let latest_gate = passed.into_iter().max().unwrap_or(bundle.closed_won_at);
-        let day0 = latest_gate.max(bundle.closed_won_at);
-        self.day0 = Some(day0);
-        self.stage = Stage::Kickoff;
-        self.kickoff = Some(self.arm_kickoff(day0));
-        let tasks = self.day0_tasks(day0);
-        commands.push(self.create_tasks("day0", tasks));
-        if let Some(at) = self.early_kickoff_at {
-            self.on_kickoff_held(at, commands);
-        }
-        commands.extend(self.advance(now));
-    }
-
-    fn arm_kickoff(&self, day0: DateTime<Utc>) -> Milestone {
-        let plan = self
-            .plan
-            .as_ref()
-            .expect("day 0 is reached only with a plan");
-        let playbook = &plan.playbook;
-        let calendar = self.calendar();
-        let due_at = calendar.business_days_after(day0, playbook.kickoff_business_days);
-        let window = calendar.business_seconds_between(day0, due_at);
-        let offset = (window as f64 * playbook.kickoff_reminder_fraction) as i64;
-        let raw = calendar.add_business_seconds(day0, offset);
-        let send_at = calendar.next_send_time(raw, playbook.send_hour, self.send_timezone());
-        Milestone {
-            name: "kickoff".to_owned(),
-            owner_role: playbook.kickoff_owner_role.clone(),
-            owner: plan.owner(&playbook.kickoff_owner_role),
-            due_at,
-            status: MilestoneStatus::Pending,
-            met_at: None,
-            escalation_level: 0,
-            reminder_at: (send_at < due_at).then_some(send_at),
-            reminder_done: false,
-        }
-    }
-
-    // TODO(#4): the owner's own timezone from the directory.
-    fn send_timezone(&self) -> chrono_tz::Tz {
-        self.calendar().timezone()
-    }
-
-    fn breach_kickoff(&mut self, commands: &mut Vec<Command>) {
-        let Some(kickoff) = self.kickoff.as_mut() else {
+        if tasks.is_empty() {
             return;
-        };
-        kickoff.status = MilestoneStatus::Breached;
-        kickoff.escalation_level = 1;
-        let due_at = kickoff.due_at;
-        let owner = kickoff.owner.clone();
-        let owner_role = kickoff.owner_role.clone();
-        self.at_risk = true;
-        self.breach_count += 1;
-
-        let remediation = TaskSpec {
-            key: "remediate_kickoff".to_owned(),
-            title: "Kickoff missed: find the root cause and plan the remediation".to_owned(),
-            owner_role: "handoff_owner".to_owned(),
-            owner: self.handoff_owner().unwrap_or_else(|| owner.clone()),
-            due_at: self.calendar().business_days_after(due_at, 2),
-            depends_on: Vec::new(),
-            status: TaskStatus::Open,
-        };
-        commands.push(self.create_tasks("breach:kickoff", vec![remediation]));
-
-        let mut recipients = vec![Recipient {
-            role: owner_role,
-            handle: owner,
-        }];
-        if let Some(handoff_owner) = self.handoff_owner()
-            && recipients.iter().all(|r| r.handle != handoff_owner)
-        {
-            recipients.push(Recipient {
-                role: "handoff_owner".into(),
-                handle: handoff_owner,
-            });
         }
-        let escalation = self.notification(
-            "escalate/kickoff/1",
-            "escalation",
-            Some("kickoff"),
-            Some(1),
-            recipients,
-        );
-        commands.push(Command::Notify(Box::new(escalation)));
-        // TODO(#3): levels 2 and 3 and the onboarding milestones; this slice ends at the level-1 escalation.
-        self.finish(Stage::Completed, commands);
-    }
-
-    fn cancel(&mut self, reason: String, commands: &mut Vec<Command>) {
-        let reason = if reason == "deleted" || reason == "operator" {
-            reason
-        } else {
-            "lost".to_owned()
-        };
-        if !self.tasks.is_empty() {
-            commands.push(Command::CancelTasks(CancelTasks {
-                workflow_id: self.workflow_id.clone(),
-                reason: reason.clone(),
-            }));
-            for status in self.tasks.values_mut() {
-                if matches!(status, TaskStatus::Open | TaskStatus::Blocked) {
-                    *status = TaskStatus::Cancelled;
-                }
-            }
-        }
-        if let Some(plan) = self.plan.as_ref() {
-            let recipients = ["handoff_owner", "account_executive"]
-                .iter()
-                .map(|role| Recipient {
-                    role: (*role).to_owned(),
-                    handle: plan.owner(role),
-                })
-                .collect();
-            let mut news =
-                self.notification("cancelled", "handoff_cancelled", None, None, recipients);
-            news.facts.insert("reason".into(), reason.clone());
-            commands.push(Command::Notify(Box::new(news)));
-        }
-        self.cancel_reason = Some(reason);
-        self.finish(Stage::Cancelled, commands);
-    }
-
-    fn finish(&mut self, stage: Stage, commands: &mut Vec<Command>) {
-        self.stage = stage;
-        commands.push(Command::Finish);
-    }
-
-    fn create_tasks(&mut self, trigger: &str, tasks: Vec<TaskSpec>) -> Command {
         for task in &tasks {
-            self.tasks.entry(task.key.clone()).or_insert(task.status);
+            self.tasks.insert(
+                task.key.clone(),
+                TaskRecord {
+                    status: task.status,
+                    owner_role: task.owner_role.clone(),
+                    owner: task.owner.clone(),
+                    depends_on: task.depends_on.clone(),
+                    meets: task.meets.clone(),
+                },
+            );
         }
-        Command::CreateTasks(CreateTasks {
+        out.push(Command::CreateTasks(CreateTasks {
             workflow_id: self.workflow_id.clone(),
             trigger: trigger.to_owned(),
             tasks,
-        })
+        }));
     }
 
-    fn day0_tasks(&self, day0: DateTime<Utc>) -> Vec<TaskSpec> {
-        let plan = self
-            .plan
-            .as_ref()
-            .expect("day 0 is reached only with a plan");
+    /// The tasks of a playbook trigger, due counted from `anchor`.
+    fn tasks_from_templates(&self, trigger: &str, anchor: DateTime<Utc>) -> Vec<TaskSpec> {
+        let Some(plan) = self.plan.as_ref() else {
+            return Vec::new();
+        };
         let calendar = self.calendar();
         plan.playbook
-            .day0_tasks
-            .iter()
-            .map(|template: &TaskTemplate| TaskSpec {
-                key: template.key.clone(),
-                title: template.title.clone(),
-                owner_role: template.owner_role.clone(),
-                owner: plan.owner(&template.owner_role),
-                due_at: match template.due {
-                    DueRule::BusinessDays(n) => calendar.business_days_after(day0, n),
-                    DueRule::CalendarDays(n) => calendar.calendar_days_after(day0, n),
-                },
-                depends_on: template.depends_on.clone(),
-                status: if template.depends_on.is_empty() {
-                    TaskStatus::Open
-                } else {
-                    TaskStatus::Blocked
-                },
+            .tasks_for(trigger)
+            .map(|template: &TaskTemplate| {
+                let open = template.depends_on.iter().all(|key| {
+                    self.tasks.get(key).is_none_or(|t| {
+                        matches!(t.status, TaskStatus::Done | TaskStatus::Cancelled)
+                    }) && !plan
+                        .playbook
+                        .tasks_for(trigger)
+                        .any(|sibling| &sibling.key == key)
+                });
+                TaskSpec {
+                    key: template.key.clone(),
+                    title: template.title.clone(),
+                    owner_role: template.owner_role.clone(),
+                    owner: plan.owner(&template.owner_role),
+                    due_at: sla::due_instant(&calendar, anchor, template.due),
+                    depends_on: template.depends_on.clone(),
+                    status: if open {
+                        TaskStatus::Open
+                    } else {
+                        TaskStatus::Blocked
+                    },
+                    meets: template.meets.clone(),
+                }
             })
             .collect()
     }
 
-    fn complete_bundle_task(&self, missing: &[String], now: DateTime<Utc>) -> TaskSpec {
-        let plan = self.plan.as_ref().expect("called with a plan");
-        TaskSpec {
-            key: "complete_bundle".to_owned(),
-            title: format!("Complete the handoff bundle: {}", missing.join(", ")),
-            owner_role: "account_executive".to_owned(),
-            owner: plan.owner("account_executive"),
-            due_at: self.calendar().business_days_after(now, 2),
-            depends_on: Vec::new(),
-            status: TaskStatus::Open,
+    /// Marks tasks done and unblocks their successors, as one ledger update.
+    fn complete_tasks(&mut self, keys: &[String], step: String, out: &mut Outbox) {
+        let mut changes = Vec::new();
+        for key in keys {
+            if let Some(task) = self.tasks.get_mut(key)
+                && matches!(task.status, TaskStatus::Open | TaskStatus::Blocked)
+            {
+                task.status = TaskStatus::Done;
+                changes.push(TaskChange::status(key, TaskStatus::Done));
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        let unblocked: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, task)| task.status == TaskStatus::Blocked)
+            .filter(|(_, task)| {
+                task.depends_on.iter().all(|dep| {
+                    self.tasks.get(dep).is_none_or(|d| {
+                        matches!(d.status, TaskStatus::Done | TaskStatus::Cancelled)
+                    })
+                })
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in unblocked {
+            if let Some(task) = self.tasks.get_mut(&key) {
+                task.status = TaskStatus::Open;
+            }
+            changes.push(TaskChange::status(&key, TaskStatus::Open));
+        }
+        out.push(Command::UpdateTasks(TaskUpdates {
+            workflow_id: self.workflow_id.clone(),
+            step,
+            changes,
+        }));
+    }
+
+    /// The people a ladder audience names for a clock.
+    fn audience(&self, sla: &Sla, audience: &Audience) -> Vec<Recipient> {
+        let handoff_owner = || {
+            self.handoff_owner().map(|handle| Recipient {
+                role: "handoff_owner".to_owned(),
+                handle,
+                reach: Reach::Direct,
+            })
+        };
+        let owner = Recipient {
+            role: sla.owner_role.clone(),
+            handle: sla.owner.clone(),
+            reach: Reach::Direct,
+        };
+        match audience {
+            Audience::Owner => vec![owner],
+            Audience::HandoffOwner => handoff_owner().into_iter().collect(),
+            Audience::Managers => std::iter::once(owner)
+                .chain(handoff_owner())
+                .map(|r| Recipient {
+                    reach: Reach::ManagerOf,
+                    ..r
+                })
+                .collect(),
+            Audience::Executive => vec![Recipient {
+                role: "executive".to_owned(),
+                handle: String::new(),
+                reach: Reach::Executive,
+            }],
+            Audience::Role(role) => self
+                .plan
+                .as_ref()
+                .map(|plan| Recipient {
+                    role: role.clone(),
+                    handle: plan.owner(role),
+                    reach: Reach::Direct,
+                })
+                .into_iter()
+                .collect(),
         }
     }
 
-    fn reminder(&self, milestone: &str) -> Notification {
-        let kickoff = self
-            .kickoff
-            .as_ref()
-            .expect("reminders exist only for armed milestones");
-        let recipients = vec![Recipient {
-            role: kickoff.owner_role.clone(),
-            handle: kickoff.owner.clone(),
-        }];
-        let percent = self
-            .plan
-            .as_ref()
-            .map_or(50.0, |p| p.playbook.kickoff_reminder_fraction * 100.0);
-        let step = format!("remind/{milestone}/{}pct", percent.round() as u32);
-        self.notification(&step, "reminder", Some(milestone), None, recipients)
-    }
-
-    fn milestone_news(&self, milestone: &str) -> Notification {
-        let recipients = self
-            .handoff_owner()
-            .map(|handle| {
-                vec![Recipient {
-                    role: "handoff_owner".into(),
-                    handle,
-                }]
-            })
-            .unwrap_or_default();
-        self.notification(
-            &format!("met/{milestone}"),
-            "milestone_met",
-            Some(milestone),
-            None,
-            recipients,
-        )
+    /// Recipients with duplicates removed, in first-seen order.
+    fn dedup(recipients: Vec<Recipient>) -> Vec<Recipient> {
+        let mut seen = BTreeSet::new();
+        recipients
+            .into_iter()
+            .filter(|r| seen.insert((r.handle.clone(), r.reach)))
+            .collect()
     }
 
     fn notification(
@@ -700,12 +744,8 @@ impl Handoff {
         {
             facts.insert("account".to_owned(), name);
         }
-        if let Some(kickoff) = self
-            .kickoff
-            .as_ref()
-            .filter(|k| Some(k.name.as_str()) == milestone)
-        {
-            facts.insert("due_at".to_owned(), kickoff.due_at.to_rfc3339());
+        if let Some(sla) = milestone.and_then(|m| self.sla(m)) {
+            facts.insert("due_at".to_owned(), sla.due_at.to_rfc3339());
         }
         Notification {
             key: format!("{}/{step}", self.workflow_id),
@@ -713,9 +753,44 @@ impl Handoff {
             kind: kind.to_owned(),
             milestone: milestone.map(str::to_owned),
             level,
-            recipients,
+            recipients: Self::dedup(recipients),
             facts,
         }
+    }
+
+    fn finish(&mut self, stage: Stage, now: DateTime<Utc>, out: &mut Outbox) {
+        self.stage = stage;
+        self.ended_at = Some(now);
+        for sla in self
+            .gates
+            .values_mut()
+            .filter_map(|g| g.sla.as_mut())
+            .chain(self.milestones.iter_mut())
+        {
+            sla.stop_ladder();
+            sla.drop_reminders();
+        }
+        out.push(Command::Finish);
+    }
+}
+
+/// Commands produced by one step, in order.
+#[derive(Debug, Default)]
+struct Outbox {
+    commands: Vec<Command>,
+}
+
+impl Outbox {
+    fn push(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+}
+
+/// A due rule as a human reads it, for task titles and summaries.
+pub fn describe_rule(rule: DueRule) -> String {
+    match rule {
+        DueRule::BusinessDays(days) => format!("{days} business days"),
+        DueRule::CalendarDays(days) => format!("day {days}"),
     }
 }
 

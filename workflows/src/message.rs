@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::bundle::ValidBundle;
-use crate::engine::Event;
+use crate::engine::{Event, Update};
 use crate::identity::workflow_id;
 use crate::playbook::Gate;
 
@@ -79,41 +79,98 @@ pub fn envelope(payload: Option<Value>, now: DateTime<Utc>) -> Result<Envelope, 
 }
 
 /// Decodes a signal for the handoff `handoff_workflow_id` into an engine event.
-///
-/// `Ok(None)` is a well-formed signal this build does not act on yet.
 pub fn decode(
     signal: &str,
     payload: Option<Value>,
     now: DateTime<Utc>,
     handoff_workflow_id: &str,
-) -> Result<Option<Event>, String> {
+) -> Result<Event, String> {
     let envelope = envelope(payload, now)?;
+    let at = envelope.at;
+    let fields = &envelope.fields;
     let gate = |gate| {
-        Ok(Some(Event::GatePassed {
+        Ok(Event::GatePassed {
             gate,
-            at: envelope.at,
+            at,
             by: envelope.by.clone(),
-        }))
+        })
     };
     match signal {
-        "closed_won" => closed_won(&envelope, handoff_workflow_id).map(Some),
+        "closed_won" => closed_won(&envelope, now, handoff_workflow_id),
         "contract_signed" => gate(Gate::Signature),
         "security_cleared" => gate(Gate::Security),
         "financing_secured" => gate(Gate::Financing),
-        "kickoff_held" => Ok(Some(Event::KickoffHeld { at: envelope.at })),
-        "deal_lost" => {
-            let reason =
-                optional_text(&envelope.fields, "reason")?.unwrap_or_else(|| "lost".to_owned());
-            Ok(Some(Event::DealLost { reason }))
-        }
-        // TODO(#3): milestones after kickoff, pauses, acknowledgements and reopen.
-        // TODO(#4): task_completed with dependencies.
-        _ => Err("signal not handled by this build".to_owned()),
+        "kickoff_held" => Ok(Event::KickoffHeld { at }),
+        "milestone_reached" => Ok(Event::MilestoneReached {
+            milestone: required_text(fields, "milestone")?,
+            at,
+            evidence: optional_text(fields, "evidence")?,
+        }),
+        "adoption_reported" => Ok(Event::AdoptionReported {
+            rate: adoption_rate(fields)?,
+            at,
+        }),
+        "escalation_acknowledged" => Ok(Event::EscalationAcknowledged {
+            milestone: required_text(fields, "milestone")?,
+            by: envelope.by.clone(),
+        }),
+        "customer_blocked" => Ok(Event::CustomerBlocked {
+            at,
+            reason: optional_text(fields, "reason")?,
+        }),
+        "customer_unblocked" => Ok(Event::CustomerUnblocked { at }),
+        "task_completed" => Ok(Event::TaskCompleted {
+            key: required_text(fields, "key")?,
+            at,
+        }),
+        "deal_reopened" => Ok(Event::DealReopened { at }),
+        "deal_lost" => Ok(Event::DealLost {
+            reason: optional_text(fields, "reason")?.unwrap_or_else(|| "lost".to_owned()),
+            at,
+        }),
+        other => Err(format!(
+            "signal: {other:?} is not a signal of this workflow"
+        )),
     }
 }
 
-// TODO(#3): read `as_of` (the gate SLA anchor of backfills) once gate SLAs exist.
-fn closed_won(envelope: &Envelope, handoff_workflow_id: &str) -> Result<Event, String> {
+/// Decodes an update's payload into an engine update; the error names the field.
+pub fn decode_update(name: &str, payload: Option<Value>) -> Result<Update, String> {
+    let fields = match payload {
+        Some(Value::Object(fields)) => fields,
+        None | Some(Value::Null) => Map::new(),
+        Some(other) => {
+            return Err(format!(
+                "payload: expected a JSON object, got {}",
+                kind(&other)
+            ));
+        }
+    };
+    match name {
+        "extend_deadline" => Ok(Update::ExtendDeadline {
+            milestone: required_text(&fields, "milestone")?,
+            new_due: required_instant(&fields, "new_due")?,
+            reason: required_text(&fields, "reason")?,
+        }),
+        "waive_milestone" => Ok(Update::WaiveMilestone {
+            milestone: required_text(&fields, "milestone")?,
+            reason: required_text(&fields, "reason")?,
+        }),
+        "reassign_owner" => Ok(Update::ReassignOwner {
+            role: required_text(&fields, "role")?,
+            handle: required_text(&fields, "handle")?.trim().to_owned(),
+        }),
+        other => Err(format!(
+            "update: {other:?} is not an update of this workflow"
+        )),
+    }
+}
+
+fn closed_won(
+    envelope: &Envelope,
+    now: DateTime<Utc>,
+    handoff_workflow_id: &str,
+) -> Result<Event, String> {
     let value = match envelope.fields.get("bundle") {
         Some(value @ Value::Object(_)) => value.clone(),
         None | Some(Value::Null) => return Err("bundle: required field is missing".to_owned()),
@@ -128,7 +185,73 @@ fn closed_won(envelope: &Envelope, handoff_workflow_id: &str) -> Result<Event, S
     if workflow_id(&bundle.source, &bundle.deal_id) != handoff_workflow_id {
         return Err("bundle: deal.source and deal.id name a different handoff".to_owned());
     }
-    Ok(Event::ClosedWon(Box::new(bundle)))
+    let as_of = optional_instant(&envelope.fields, "as_of")?;
+    if as_of.is_some_and(|a| a > now) {
+        return Err("as_of: later than business now".to_owned());
+    }
+    Ok(Event::ClosedWon {
+        bundle: Box::new(bundle),
+        as_of,
+        at: envelope.at,
+    })
+}
+
+fn adoption_rate(fields: &Map<String, Value>) -> Result<f64, String> {
+    if let Some(rate) = optional_number(fields, "rate")? {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("rate: {rate} is outside 0..1"));
+        }
+        return Ok(rate);
+    }
+    let active = optional_number(fields, "active_users")?
+        .ok_or("active_users: required unless rate is given")?;
+    let licensed = optional_number(fields, "licensed_users")?
+        .ok_or("licensed_users: required unless rate is given")?;
+    if active < 0.0 {
+        return Err("active_users: must not be negative".to_owned());
+    }
+    if licensed <= 0.0 {
+        return Err("licensed_users: must be greater than 0".to_owned());
+    }
+    Ok((active / licensed).min(1.0))
+}
+
+fn required_text(fields: &Map<String, Value>, name: &str) -> Result<String, String> {
+    optional_text(fields, name)?
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| format!("{name}: required field is missing"))
+}
+
+fn optional_number(fields: &Map<String, Value>, name: &str) -> Result<Option<f64>, String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .filter(|n| n.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("{name}: not a finite number")),
+        Some(other) => Err(format!("{name}: expected a number, got {}", kind(other))),
+    }
+}
+
+fn optional_instant(
+    fields: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, String> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| format!("{name}: not an RFC 3339 instant")),
+        Some(other) => Err(format!(
+            "{name}: expected an RFC 3339 instant, got {}",
+            kind(other)
+        )),
+    }
+}
+
+fn required_instant(fields: &Map<String, Value>, name: &str) -> Result<DateTime<Utc>, String> {
+    optional_instant(fields, name)?.ok_or_else(|| format!("{name}: required field is missing"))
 }
 
 fn optional_text(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
@@ -210,11 +333,11 @@ mod tests {
         let event = decode("contract_signed", None, now(), "w").unwrap();
         assert_eq!(
             event,
-            Some(Event::GatePassed {
+            Event::GatePassed {
                 gate: Gate::Signature,
                 at: now(),
                 by: None
-            })
+            }
         );
     }
 }

@@ -1,50 +1,37 @@
 use chrono::Duration;
 
 use super::*;
+use crate::activity::TaskStatus;
 use crate::playbook::Playbook;
 
-fn utc(text: &str) -> DateTime<Utc> {
+pub(super) fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
 }
 
-fn bundle(segment: &str) -> ValidBundle {
+pub(super) fn bundle(segment: &str, closed_won_at: &str) -> ValidBundle {
     ValidBundle::from_value(serde_json::json!({
         "deal": { "source": "manual", "id": "D-1", "segment": segment,
-                  "closed_won_at": "2026-03-02T14:00:00Z" },
+                  "closed_won_at": closed_won_at },
         "account": { "name": "Example Corp" },
         "team": { "timezone": "America/New_York", "calendar": "none" },
-        "owners": { "handoff_owner": "ho-1", "onboarding_manager": "om-1", "account_executive": "ae-1" }
+        "value_timeline": { "expected_ttfv_days": 80 },
+        "owners": { "handoff_owner": "ho-1", "onboarding_manager": "om-1",
+                    "account_executive": "ae-1", "sales_engineer": "se-1",
+                    "customer_success_manager": "csm-1" }
     }))
     .unwrap()
 }
 
-/// A handoff with its bundle and plan in, as the workflow would have it.
-fn planned(segment: &str, now: DateTime<Utc>) -> (Handoff, Vec<Command>) {
-    let mut handoff = Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into());
-    let bundle = bundle(segment);
-    let commands = handoff.apply(Event::ClosedWon(Box::new(bundle.clone())), now);
-    assert!(matches!(commands.as_slice(), [Command::ResolvePlan(_)]));
-    let plan = Plan::freeze(&bundle, Playbook::builtin(segment), "revops");
-    let commands = handoff.apply(Event::PlanResolved(Box::new(plan)), now);
-    (handoff, commands)
-}
-
-fn gate(gate: Gate, at: &str) -> Event {
-    Event::GatePassed {
-        gate,
-        at: utc(at),
-        by: None,
-    }
-}
-
-fn triggers(commands: &[Command]) -> Vec<String> {
+/// Labels of commands, short enough to compare whole schedules.
+pub(super) fn labels(commands: &[Command]) -> Vec<String> {
     commands
         .iter()
         .map(|c| match c {
             Command::ResolvePlan(_) => "plan".to_owned(),
             Command::CreateTasks(t) => format!("tasks:{}", t.trigger),
+            Command::UpdateTasks(u) => format!("update:{}", u.step),
             Command::CancelTasks(_) => "cancel_tasks".to_owned(),
             Command::Notify(n) => format!("notify:{}", n.key.rsplit_once("D-1/").unwrap().1),
             Command::Finish => "finish".to_owned(),
@@ -52,17 +39,91 @@ fn triggers(commands: &[Command]) -> Vec<String> {
         .collect()
 }
 
+/// A handoff driven the way the workflow drives it: events at instants, and
+/// timers firing at each next deadline.
+pub(super) struct Sim {
+    pub(super) handoff: Handoff,
+    pub(super) now: DateTime<Utc>,
+    pub(super) log: Vec<Command>,
+}
+
+impl Sim {
+    /// A handoff of `segment` whose bundle and plan are in at `now`.
+    pub(super) fn planned(segment: &str, now: &str) -> Self {
+        let now = utc(now);
+        let mut sim = Self {
+            handoff: Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into()),
+            now,
+            log: Vec::new(),
+        };
+        let bundle = bundle(segment, &now.to_rfc3339());
+        let commands = sim.event(Event::ClosedWon {
+            bundle: Box::new(bundle.clone()),
+            as_of: None,
+            at: now,
+        });
+        assert_eq!(labels(&commands), ["plan"]);
+        let plan = Plan::freeze(&bundle, Playbook::builtin(segment), "revops");
+        sim.event(Event::PlanResolved(Box::new(plan)));
+        sim
+    }
+
+    /// Applies an event at the current instant; returns its commands.
+    pub(super) fn event(&mut self, event: Event) -> Vec<Command> {
+        let commands = self.handoff.apply(event, self.now);
+        self.log.extend(commands.clone());
+        commands
+    }
+
+    /// Lets business time run to `until`, firing every deadline on the way.
+    pub(super) fn run_until(&mut self, until: DateTime<Utc>) -> Vec<Command> {
+        let mut commands = Vec::new();
+        while let Some(deadline) = self.handoff.next_deadline() {
+            if deadline.at > until {
+                break;
+            }
+            self.now = self.now.max(deadline.at);
+            commands.extend(self.handoff.advance(self.now));
+        }
+        self.now = self.now.max(until);
+        commands.extend(self.handoff.advance(self.now));
+        self.log.extend(commands.clone());
+        commands
+    }
+
+    pub(super) fn run_to(&mut self, until: &str) -> Vec<String> {
+        labels(&self.run_until(utc(until)))
+    }
+
+    pub(super) fn milestone(&self, name: &str) -> &Sla {
+        self.handoff.sla(name).unwrap()
+    }
+
+    pub(super) fn sign(&mut self) -> Vec<String> {
+        let at = self.now;
+        labels(&self.event(gate(Gate::Signature, at)))
+    }
+}
+
+pub(super) fn gate(gate: Gate, at: DateTime<Utc>) -> Event {
+    Event::GatePassed { gate, at, by: None }
+}
+
+fn reached(milestone: &str, at: DateTime<Utc>, evidence: Option<&str>) -> Event {
+    Event::MilestoneReached {
+        milestone: milestone.to_owned(),
+        at,
+        evidence: evidence.map(str::to_owned),
+    }
+}
+
 #[test]
 fn signature_starts_day0_and_kickoff_is_three_business_days_later() {
-    let now = utc("2026-03-02T15:00:00Z");
-    let (mut handoff, commands) = planned("smb", now);
-    assert_eq!(triggers(&commands), ["tasks:closed_won"]);
-
     // Monday 2026-03-02 10:00 EST.
-    let commands = handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
-    assert_eq!(triggers(&commands), ["tasks:day0"]);
-    assert_eq!(handoff.stage, Stage::Kickoff);
-    let kickoff = handoff.kickoff.as_ref().unwrap();
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    assert_eq!(sim.sign(), ["tasks:day0"]);
+    assert_eq!(sim.handoff.stage, Stage::Kickoff);
+    let kickoff = sim.milestone("kickoff");
     assert_eq!(
         kickoff.due_at,
         utc("2026-03-06T04:59:59Z"),
@@ -70,232 +131,644 @@ fn signature_starts_day0_and_kickoff_is_three_business_days_later() {
     );
     assert_eq!(kickoff.owner, "om-1");
     // Half of 86 business hours after Monday 10:00 is Wednesday 05:00, sent at 09:00.
-    assert_eq!(kickoff.reminder_at, Some(utc("2026-03-04T14:00:00Z")));
+    assert_eq!(kickoff.reminders[0].at, utc("2026-03-04T14:00:00Z"));
+}
+
+#[test]
+fn the_anchor_friday_day0_is_due_wednesday_across_spring_forward() {
+    let mut sim = Sim::planned("smb", "2026-03-06T15:00:00Z");
+    sim.sign();
+    assert_eq!(sim.milestone("kickoff").due_at, utc("2026-03-12T03:59:59Z"));
+}
+
+#[test]
+fn all_five_milestones_are_armed_at_day0_with_the_published_rules() {
+    let mut sim = Sim::planned("mid_market", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let dues: Vec<(String, DateTime<Utc>)> = sim
+        .handoff
+        .milestones
+        .iter()
+        .map(|m| (m.name.clone(), m.due_at))
+        .collect();
+    assert_eq!(
+        dues,
+        vec![
+            ("kickoff".to_owned(), utc("2026-03-06T04:59:59Z")),
+            // Ten business days after Monday 2026-03-02: Monday 2026-03-16.
+            ("data_mapping".to_owned(), utc("2026-03-17T03:59:59Z")),
+            (
+                "first_integration_test".to_owned(),
+                utc("2026-03-17T03:59:59Z")
+            ),
+            ("adoption".to_owned(), utc("2026-04-02T03:59:59Z")),
+            ("first_value".to_owned(), utc("2026-06-01T03:59:59Z")),
+        ]
+    );
 }
 
 #[test]
 fn day0_tasks_carry_owners_due_dates_and_dependencies() {
-    let now = utc("2026-03-02T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    let commands = handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    let commands = sim.event(gate(Gate::Signature, utc("2026-03-02T15:00:00Z")));
     let Command::CreateTasks(batch) = &commands[0] else {
-        panic!("{commands:?}")
+        panic!("expected tasks, got {commands:?}");
     };
-    let keys: Vec<_> = batch
+    let summary: Vec<(&str, &str, TaskStatus)> = batch
         .tasks
         .iter()
-        .map(|t| (t.key.as_str(), t.status))
+        .map(|t| (t.key.as_str(), t.owner.as_str(), t.status))
         .collect();
     assert_eq!(
-        keys,
+        summary,
         [
-            ("kickoff", TaskStatus::Open),
-            ("data_migration", TaskStatus::Blocked),
-            ("integration_setup", TaskStatus::Blocked),
-            ("user_enablement", TaskStatus::Blocked),
+            ("kickoff", "om-1", TaskStatus::Open),
+            ("data_migration", "om-1", TaskStatus::Blocked),
+            ("integration_setup", "se-1", TaskStatus::Blocked),
+            ("user_enablement", "csm-1", TaskStatus::Blocked),
         ]
     );
-    let integration = &batch.tasks[2];
-    assert_eq!(
-        integration.due_at,
-        utc("2026-03-17T03:59:59Z"),
-        "day 14, in EDT after the DST change"
-    );
-    assert_eq!(
-        integration.owner, "revops",
-        "no sales engineer named: fallback owner"
-    );
+    assert_eq!(batch.tasks[1].depends_on, ["kickoff"]);
+    assert_eq!(batch.tasks[2].due_at, utc("2026-03-17T03:59:59Z"), "day 14");
 }
 
 #[test]
-fn enterprise_waits_for_both_gates_in_either_order() {
-    let now = utc("2026-03-05T15:00:00Z");
-    for order in [
-        [Gate::Signature, Gate::Security],
-        [Gate::Security, Gate::Signature],
-    ] {
-        let (mut handoff, _) = planned("enterprise", now);
-        let first = handoff.apply(gate(order[0], "2026-03-03T15:00:00Z"), now);
-        assert!(first.is_empty(), "{first:?}");
-        assert_eq!(handoff.stage, Stage::AwaitingGates);
-        handoff.apply(gate(order[1], "2026-03-04T15:00:00Z"), now);
-        assert_eq!(
-            handoff.day0,
-            Some(utc("2026-03-04T15:00:00Z")),
-            "day 0 is the latest gate"
-        );
+fn a_full_90_day_handoff_met_on_time_completes_with_its_review() {
+    let mut sim = Sim::planned("enterprise", "2026-03-02T15:00:00Z");
+    sim.run_to("2026-03-03T15:00:00Z");
+    sim.sign();
+    sim.run_to("2026-03-04T15:00:00Z");
+    let at = sim.now;
+    let commands = labels(&sim.event(gate(Gate::Security, at)));
+    assert_eq!(commands, ["tasks:day0"]);
+    let steps = [
+        (
+            "2026-03-05T15:00:00Z",
+            Event::KickoffHeld {
+                at: utc("2026-03-05T15:00:00Z"),
+            },
+        ),
+        (
+            "2026-03-10T15:00:00Z",
+            reached("data_mapping", utc("2026-03-10T15:00:00Z"), None),
+        ),
+        (
+            "2026-03-12T15:00:00Z",
+            reached("first_integration_test", utc("2026-03-12T15:00:00Z"), None),
+        ),
+        (
+            "2026-03-20T15:00:00Z",
+            Event::AdoptionReported {
+                rate: 0.7,
+                at: utc("2026-03-20T15:00:00Z"),
+            },
+        ),
+        (
+            "2026-04-20T15:00:00Z",
+            reached(
+                "first_value",
+                utc("2026-04-20T15:00:00Z"),
+                Some("sync latency 4 min"),
+            ),
+        ),
+    ];
+    for (instant, event) in steps {
+        sim.run_to(instant);
+        sim.event(event);
     }
-}
-
-#[test]
-fn a_gate_before_the_bundle_is_kept_and_a_duplicate_keeps_the_earliest() {
-    let now = utc("2026-03-05T15:00:00Z");
-    let mut handoff = Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into());
+    assert_eq!(sim.handoff.stage, Stage::Completed);
     assert!(
-        handoff
-            .apply(gate(Gate::Signature, "2026-03-04T15:00:00Z"), now)
-            .is_empty()
+        sim.handoff
+            .milestones
+            .iter()
+            .all(|m| m.status == MilestoneStatus::Met)
     );
-    handoff.apply(gate(Gate::Signature, "2026-03-03T15:00:00Z"), now);
-    handoff.apply(gate(Gate::Signature, "2026-03-05T12:00:00Z"), now);
-    assert_eq!(handoff.stage, Stage::AwaitingBundle);
-
-    let bundle = bundle("smb");
-    handoff.apply(Event::ClosedWon(Box::new(bundle.clone())), now);
-    let plan = Plan::freeze(&bundle, Playbook::builtin("smb"), "revops");
-    handoff.apply(Event::PlanResolved(Box::new(plan)), now);
-    assert_eq!(handoff.day0, Some(utc("2026-03-03T15:00:00Z")));
+    assert_eq!(sim.handoff.breach_count, 0);
+    let all = labels(&sim.log);
+    assert!(all.contains(&"notify:review".to_owned()));
+    assert_eq!(all.last().unwrap(), "finish");
+    assert!(!all.iter().any(|l| l.contains("escalate")), "{all:?}");
+    let review = crate::status::Review::of(&sim.handoff);
+    // Signed 2026-03-03 15:00Z, first value 2026-04-20 15:00Z: 48 days.
+    assert_eq!(review.time_to_first_value_days, Some(48.0));
+    assert_eq!(review.ttfv_within_expectation, Some(true));
 }
 
 #[test]
-fn day0_is_never_before_closed_won() {
-    let now = utc("2026-03-05T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    handoff.apply(gate(Gate::Signature, "2026-02-20T15:00:00Z"), now);
-    assert_eq!(handoff.day0, Some(utc("2026-03-02T14:00:00Z")));
+fn a_missed_kickoff_reminds_breaches_and_climbs_the_ladder_to_level_3() {
+    let mut sim = Sim::planned("mid_market", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let until_due = sim.run_to("2026-03-06T04:59:58Z");
+    assert_eq!(until_due, ["notify:remind/kickoff/50pct"]);
+    let breach = sim.run_to("2026-03-06T05:00:00Z");
+    assert_eq!(
+        breach,
+        ["tasks:breach:kickoff", "notify:escalate/kickoff/1"]
+    );
+    assert!(sim.handoff.at_risk());
+    // Due Thursday; mid_market: level 2 two business days later (Monday),
+    // level 3 three more (Thursday).
+    assert_eq!(
+        sim.milestone("kickoff").next_escalation_at,
+        Some(utc("2026-03-10T03:59:59Z"))
+    );
+    let ladder: Vec<String> = sim
+        .run_to("2026-03-14T00:00:00Z")
+        .into_iter()
+        .filter(|l| l.contains("kickoff"))
+        .collect();
+    assert_eq!(
+        ladder,
+        ["notify:escalate/kickoff/2", "notify:escalate/kickoff/3"]
+    );
+    let kickoff = sim.milestone("kickoff");
+    assert_eq!(kickoff.escalation_level, 3);
+    assert_eq!(kickoff.next_escalation_at, None, "no level above 3");
+    let escalation = sim.log.iter().find_map(|c| match c {
+        Command::Notify(n) if n.level == Some(3) => Some(n.clone()),
+        _ => None,
+    });
+    assert_eq!(escalation.unwrap().recipients[0].reach, Reach::Executive);
 }
 
 #[test]
-fn reminder_then_breach_then_one_escalation() {
-    let now = utc("2026-03-02T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
+fn an_acknowledgement_stops_the_ladder() {
+    let mut sim = Sim::planned("mid_market", "2026-03-02T15:00:00Z");
+    sim.sign();
+    sim.run_to("2026-03-06T05:00:00Z");
+    let ack = sim.event(Event::EscalationAcknowledged {
+        milestone: "kickoff".into(),
+        by: Some("om-1".into()),
+    });
+    assert!(ack.is_empty());
+    let later = sim.run_to("2026-03-20T00:00:00Z");
+    assert!(!later.iter().any(|l| l.contains("escalate/kickoff")));
+    assert_eq!(sim.milestone("kickoff").escalation_level, 1);
+}
 
-    let deadline = handoff.next_deadline().unwrap();
-    assert_eq!(deadline.kind, "reminder");
+#[test]
+fn a_kickoff_held_after_the_breach_is_met_late_and_stops_the_ladder() {
+    let mut sim = Sim::planned("mid_market", "2026-03-02T15:00:00Z");
+    sim.sign();
+    sim.run_to("2026-03-06T12:00:00Z");
+    // The kickoff happened before the due instant but was reported after the breach.
+    let commands = sim.event(Event::KickoffHeld {
+        at: utc("2026-03-05T15:00:00Z"),
+    });
     assert_eq!(
-        triggers(&handoff.advance(deadline.at)),
-        ["notify:remind/kickoff/50pct"]
-    );
-    assert!(
-        handoff.advance(deadline.at).is_empty(),
-        "a reminder goes out once"
-    );
-
-    let deadline = handoff.next_deadline().unwrap();
-    assert_eq!(
-        (deadline.kind.as_str(), deadline.at),
-        ("due", utc("2026-03-06T04:59:59Z"))
-    );
-    let commands = handoff.advance(deadline.at);
-    assert_eq!(
-        triggers(&commands),
+        labels(&commands),
         [
-            "tasks:breach:kickoff",
-            "notify:escalate/kickoff/1",
-            "finish"
+            "notify:met/kickoff",
+            "update:tasks/met/kickoff",
+            "tasks:kickoff_held"
         ]
     );
-    let Command::Notify(escalation) = &commands[1] else {
-        unreachable!()
-    };
-    let handles: Vec<_> = escalation
-        .recipients
-        .iter()
-        .map(|r| r.handle.as_str())
-        .collect();
-    assert_eq!(handles, ["om-1", "ho-1"]);
-    assert!(handoff.at_risk);
-    assert_eq!(handoff.breach_count, 1);
+    assert_eq!(sim.milestone("kickoff").status, MilestoneStatus::MetLate);
+    assert_eq!(sim.handoff.stage, Stage::Onboarding);
+    assert_eq!(sim.milestone("kickoff").next_escalation_at, None);
+    assert_eq!(sim.handoff.breach_count, 1);
+}
+
+#[test]
+fn a_breach_discovered_late_escalates_once_at_the_level_now_due() {
+    let mut sim = Sim::planned("mid_market", "2026-03-02T15:00:00Z");
+    sim.sign();
+    // The worker was away until well after level 3 was due.
+    sim.now = utc("2026-03-20T12:00:00Z");
+    let commands = labels(&sim.handoff.advance(sim.now));
+    let kickoff: Vec<&String> = commands.iter().filter(|l| l.contains("kickoff")).collect();
+    assert_eq!(
+        kickoff,
+        ["tasks:breach:kickoff", "notify:escalate/kickoff/3"]
+    );
     assert!(
-        handoff.advance(deadline.at + Duration::days(9)).is_empty(),
-        "a breach fires once"
+        !commands.iter().any(|l| l.contains("remind/kickoff")),
+        "{commands:?}"
     );
 }
 
 #[test]
-fn a_backfilled_deal_breaches_once_without_a_stale_reminder() {
-    let now = utc("2026-04-01T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    let commands = handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
+fn an_unsigned_contract_breaches_its_gate_then_times_out() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    let gate_breach = sim.run_to("2026-03-10T04:00:00Z");
     assert_eq!(
-        triggers(&commands),
+        gate_breach,
+        [
+            "notify:remind/signature/50pct",
+            "tasks:breach:signature",
+            "notify:escalate/signature/1"
+        ]
+    );
+    assert_eq!(
+        sim.handoff.gates[&Gate::Signature]
+            .sla
+            .as_ref()
+            .unwrap()
+            .due_at,
+        utc("2026-03-10T03:59:59Z"),
+        "5 business days after Monday, EDT"
+    );
+    let end = sim.run_to("2026-05-01T00:00:00Z");
+    assert!(end.contains(&"notify:cancelled".to_owned()), "{end:?}");
+    assert_eq!(sim.handoff.stage, Stage::Cancelled);
+    assert_eq!(sim.handoff.cancel_reason.as_deref(), Some("gate_timeout"));
+    // 30 business days after Monday 2026-03-02 is Monday 2026-04-13.
+    assert_eq!(sim.handoff.ended_at, Some(utc("2026-04-14T03:59:59Z")));
+}
+
+#[test]
+fn a_pause_across_a_weekend_moves_due_dates_by_the_days_it_touched() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let before = (
+        sim.milestone("kickoff").due_at,
+        sim.milestone("adoption").due_at,
+    );
+    sim.run_to("2026-03-06T02:00:00Z");
+    // Blocked Thursday evening, unblocked Monday morning: Thu, Fri, Mon are
+    // business days; Thu..Mon are five calendar days.
+    sim.event(Event::CustomerBlocked {
+        at: sim.now,
+        reason: Some("waiting for VPN access".into()),
+    });
+    let during = sim.run_to("2026-03-09T14:00:00Z");
+    assert!(during.is_empty(), "clocks stand still: {during:?}");
+    let at = sim.now;
+    sim.event(Event::CustomerUnblocked { at });
+    // Thursday + 3 business days: Tuesday 23:59:59, now in EDT.
+    assert_eq!(sim.milestone("kickoff").due_at, utc("2026-03-11T03:59:59Z"));
+    assert!(sim.milestone("kickoff").due_at > before.0 + Duration::days(4));
+    // Day 30 (Wednesday 2026-04-01) + 5 calendar days.
+    assert_eq!(
+        sim.milestone("adoption").due_at,
+        utc("2026-04-07T03:59:59Z")
+    );
+    assert!(sim.milestone("adoption").due_at > before.1);
+}
+
+#[test]
+fn a_reminder_inside_a_pause_is_dropped() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    sim.event(Event::CustomerBlocked {
+        at: sim.now,
+        reason: None,
+    });
+    sim.run_to("2026-03-05T15:00:00Z");
+    let at = sim.now;
+    sim.event(Event::CustomerUnblocked { at });
+    let reminder = &sim.milestone("kickoff").reminders[0];
+    assert_eq!(reminder.state, ReminderState::Dropped);
+    let all = labels(&sim.log);
+    assert!(!all.iter().any(|l| l.contains("remind/kickoff")), "{all:?}");
+}
+
+#[test]
+fn a_reopened_deal_holds_outbound_work_until_closed_won_returns() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    sim.event(Event::DealReopened { at: sim.now });
+    let held = sim.event(Event::KickoffHeld { at: sim.now });
+    assert!(held.is_empty());
+    assert_eq!(sim.milestone("kickoff").status, MilestoneStatus::Met);
+    sim.run_to("2026-03-04T15:00:00Z");
+    let bundle = bundle("smb", "2026-03-02T15:00:00Z");
+    let at = sim.now;
+    let resumed = labels(&sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle),
+        as_of: None,
+        at,
+    }));
+    assert_eq!(
+        resumed,
+        [
+            "notify:met/kickoff",
+            "update:tasks/met/kickoff",
+            "tasks:kickoff_held"
+        ]
+    );
+    assert!(sim.handoff.pause.is_none());
+}
+
+#[test]
+fn a_lost_deal_ends_after_its_grace_with_every_task_cancelled() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    let lost = sim.event(Event::DealLost {
+        reason: "budget".into(),
+        at,
+    });
+    assert!(lost.is_empty(), "grace first");
+    let end = sim.run_to("2026-03-10T00:00:00Z");
+    assert_eq!(end, ["cancel_tasks", "notify:cancelled", "finish"]);
+    assert_eq!(sim.handoff.cancel_reason.as_deref(), Some("lost"));
+    assert!(
+        sim.handoff
+            .tasks
+            .values()
+            .all(|t| t.status == TaskStatus::Cancelled)
+    );
+    // Two business days after Monday: Wednesday 23:59:59 EST.
+    assert_eq!(sim.handoff.ended_at, Some(utc("2026-03-05T04:59:59Z")));
+}
+
+#[test]
+fn closed_won_within_the_grace_resumes_the_handoff() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    sim.event(Event::DealLost {
+        reason: "misclick".into(),
+        at,
+    });
+    sim.run_to("2026-03-03T15:00:00Z");
+    let at = sim.now;
+    sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle("smb", "2026-03-02T15:00:00Z")),
+        as_of: None,
+        at,
+    });
+    assert!(sim.handoff.pause.is_none());
+    assert_eq!(sim.handoff.stage, Stage::Kickoff);
+    // The pause touched Monday and Tuesday: the kickoff moved two business days.
+    assert_eq!(sim.milestone("kickoff").due_at, utc("2026-03-10T03:59:59Z"));
+}
+
+#[test]
+fn a_deleted_deal_skips_the_grace() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    let end = labels(&sim.event(Event::DealLost {
+        reason: "deleted".into(),
+        at,
+    }));
+    assert_eq!(end, ["cancel_tasks", "notify:cancelled", "finish"]);
+    assert_eq!(sim.handoff.cancel_reason.as_deref(), Some("deleted"));
+}
+
+#[test]
+fn an_extension_is_validated_then_moves_the_due_instant_and_its_reminders() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let earlier = Update::ExtendDeadline {
+        milestone: "kickoff".into(),
+        new_due: utc("2026-03-05T00:00:00Z"),
+        reason: "customer travel".into(),
+    };
+    assert!(
+        sim.handoff
+            .validate(&earlier, sim.now)
+            .unwrap_err()
+            .starts_with("new_due:")
+    );
+    let no_reason = Update::ExtendDeadline {
+        milestone: "kickoff".into(),
+        new_due: utc("2026-03-13T04:59:59Z"),
+        reason: " ".into(),
+    };
+    assert_eq!(
+        sim.handoff.validate(&no_reason, sim.now).unwrap_err(),
+        "reason: required"
+    );
+    let unknown = Update::ExtendDeadline {
+        milestone: "launch".into(),
+        new_due: utc("2026-03-13T04:59:59Z"),
+        reason: "x".into(),
+    };
+    assert!(
+        sim.handoff
+            .validate(&unknown, sim.now)
+            .unwrap_err()
+            .starts_with("milestone:")
+    );
+
+    let accepted = Update::ExtendDeadline {
+        milestone: "kickoff".into(),
+        new_due: utc("2026-03-13T04:59:59Z"),
+        reason: "customer travel".into(),
+    };
+    sim.handoff.validate(&accepted, sim.now).unwrap();
+    sim.event(Event::Update(accepted));
+    assert_eq!(sim.milestone("kickoff").due_at, utc("2026-03-13T04:59:59Z"));
+    let commands: Vec<String> = sim
+        .run_to("2026-03-13T05:00:00Z")
+        .into_iter()
+        .filter(|l| l.contains("kickoff"))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "notify:remind/kickoff/50pct/ext1",
+            "tasks:breach:kickoff",
+            "notify:escalate/kickoff/1"
+        ]
+    );
+}
+
+#[test]
+fn waiving_every_open_milestone_completes_the_handoff() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    for name in crate::playbook::MILESTONES {
+        let update = Update::WaiveMilestone {
+            milestone: name.into(),
+            reason: "pilot contract".into(),
+        };
+        sim.handoff.validate(&update, sim.now).unwrap();
+        sim.event(Event::Update(update));
+    }
+    assert_eq!(sim.handoff.stage, Stage::Completed);
+    let again = Update::WaiveMilestone {
+        milestone: "kickoff".into(),
+        reason: "x".into(),
+    };
+    assert!(sim.handoff.validate(&again, sim.now).is_err());
+}
+
+#[test]
+fn a_reassigned_owner_takes_the_open_tasks_and_clocks() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let bad = Update::ReassignOwner {
+        role: "onboarding_manager".into(),
+        handle: "someone@example.com".into(),
+    };
+    assert!(
+        sim.handoff
+            .validate(&bad, sim.now)
+            .unwrap_err()
+            .starts_with("handle:")
+    );
+    let update = Update::ReassignOwner {
+        role: "onboarding_manager".into(),
+        handle: "om-9".into(),
+    };
+    let commands = sim.event(Event::Update(update));
+    let Command::UpdateTasks(updates) = &commands[0] else {
+        panic!("{commands:?}");
+    };
+    let keys: Vec<&str> = updates.changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["data_migration", "kickoff"]);
+    assert_eq!(sim.milestone("kickoff").owner, "om-9");
+    assert_eq!(sim.handoff.tasks["kickoff"].owner, "om-9");
+}
+
+#[test]
+fn a_segment_change_before_day0_replans_and_after_day0_changes_the_record_only() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    let at = sim.now;
+    let amended = labels(&sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle("enterprise", "2026-03-02T15:00:00Z")),
+        as_of: None,
+        at,
+    }));
+    assert_eq!(amended, ["plan"]);
+    let enterprise = Plan::freeze(
+        &bundle("enterprise", "2026-03-02T15:00:00Z"),
+        Playbook::builtin("enterprise"),
+        "revops",
+    );
+    sim.event(Event::PlanResolved(Box::new(enterprise)));
+    assert_eq!(sim.handoff.plan.as_ref().unwrap().segment, "enterprise");
+    assert!(sim.handoff.gates[&Gate::Security].sla.is_some());
+
+    sim.sign();
+    assert_eq!(sim.handoff.stage, Stage::AwaitingGates, "security pending");
+    let at = sim.now;
+    sim.event(gate(Gate::Security, at));
+    let at = sim.now;
+    let after = sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle("smb", "2026-03-02T15:00:00Z")),
+        as_of: None,
+        at,
+    });
+    assert!(after.is_empty());
+    assert_eq!(sim.handoff.plan.as_ref().unwrap().segment, "enterprise");
+}
+
+#[test]
+fn completing_a_task_unblocks_its_successors() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    let commands = sim.event(Event::TaskCompleted {
+        key: "kickoff".into(),
+        at,
+    });
+    let Command::UpdateTasks(updates) = &commands[0] else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(updates.changes.len(), 4, "done + three unblocked");
+    assert_eq!(sim.handoff.tasks["data_migration"].status, TaskStatus::Open);
+    let unknown = sim.event(Event::TaskCompleted {
+        key: "nope".into(),
+        at,
+    });
+    assert!(unknown.is_empty());
+    assert_eq!(sim.handoff.rejected.total, 1);
+}
+
+#[test]
+fn adoption_below_the_threshold_does_not_meet_the_milestone() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    sim.event(Event::AdoptionReported { rate: 0.4, at });
+    assert_eq!(sim.milestone("adoption").status, MilestoneStatus::Pending);
+    sim.event(Event::AdoptionReported { rate: 0.6, at });
+    assert_eq!(sim.milestone("adoption").status, MilestoneStatus::Met);
+}
+
+#[test]
+fn first_value_needs_evidence() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    let at = sim.now;
+    sim.event(reached("first_value", at, None));
+    assert_eq!(
+        sim.milestone("first_value").status,
+        MilestoneStatus::Pending
+    );
+    assert_eq!(
+        sim.handoff.rejected.recent[0].reason,
+        "evidence: required to meet first_value"
+    );
+    sim.event(reached("kickoff", at, None));
+    assert!(
+        sim.handoff.rejected.recent[1]
+            .reason
+            .contains("kickoff_held")
+    );
+}
+
+#[test]
+fn milestones_still_breached_close_after_day_90() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    sim.sign();
+    sim.event(Event::KickoffHeld { at: sim.now });
+    let end = sim.run_to("2026-08-01T00:00:00Z");
+    assert_eq!(end.last().unwrap(), "finish");
+    assert_eq!(sim.handoff.stage, Stage::Completed);
+    let statuses: Vec<MilestoneStatus> = sim.handoff.milestones.iter().map(|m| m.status).collect();
+    assert_eq!(statuses[0], MilestoneStatus::Met);
+    assert!(
+        statuses[1..]
+            .iter()
+            .all(|s| *s == MilestoneStatus::Breached)
+    );
+    // Day 90 is Sunday 2026-05-31; ten business days later is Friday 2026-06-12.
+    assert_eq!(sim.handoff.ended_at, Some(utc("2026-06-13T03:59:59Z")));
+}
+
+#[test]
+fn a_kickoff_held_before_day0_meets_the_kickoff_at_day0() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    let at = sim.now;
+    assert!(sim.event(Event::KickoffHeld { at }).is_empty());
+    let commands = sim.sign();
+    assert_eq!(
+        commands,
         [
             "tasks:day0",
-            "tasks:breach:kickoff",
-            "notify:escalate/kickoff/1",
-            "finish"
+            "notify:met/kickoff",
+            "update:tasks/met/kickoff",
+            "tasks:kickoff_held"
         ]
     );
+    assert_eq!(sim.handoff.stage, Stage::Onboarding);
 }
 
 #[test]
-fn kickoff_held_in_time_is_met_and_finishes() {
-    let now = utc("2026-03-03T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
-    let commands = handoff.apply(
-        Event::KickoffHeld {
-            at: utc("2026-03-03T14:00:00Z"),
-        },
-        now,
-    );
-    assert_eq!(triggers(&commands), ["notify:met/kickoff", "finish"]);
-    let kickoff = handoff.kickoff.as_ref().unwrap();
-    assert_eq!(kickoff.status, MilestoneStatus::Met);
-    assert_eq!(kickoff.met_at, Some(utc("2026-03-03T14:00:00Z")));
-    assert_eq!(handoff.stage, Stage::Completed);
+fn signals_for_a_finished_handoff_change_nothing() {
+    let mut sim = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    let at = sim.now;
+    sim.event(Event::DealLost {
+        reason: "deleted".into(),
+        at,
+    });
+    let before = sim.handoff.clone();
+    assert!(sim.event(Event::KickoffHeld { at }).is_empty());
+    assert_eq!(sim.handoff, before);
 }
 
 #[test]
-fn kickoff_held_after_the_breach_fired_is_met_late() {
-    let (mut handoff, _) = planned("smb", utc("2026-03-02T15:00:00Z"));
+fn a_backfill_anchors_gate_slas_at_as_of() {
+    let mut handoff = Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into());
+    let b = bundle("smb", "2026-01-05T15:00:00Z");
+    let now = utc("2026-03-02T15:00:00Z");
     handoff.apply(
-        gate(Gate::Signature, "2026-03-02T15:00:00Z"),
-        utc("2026-03-02T15:00:00Z"),
-    );
-    // Arrives after the due instant, claiming an earlier `at`: the breach stands.
-    let late = utc("2026-03-06T06:00:00Z");
-    let commands = handoff.apply(
-        Event::KickoffHeld {
-            at: utc("2026-03-05T14:00:00Z"),
-        },
-        late,
-    );
-    assert!(triggers(&commands).contains(&"notify:escalate/kickoff/1".to_owned()));
-    assert_eq!(
-        handoff.kickoff.as_ref().unwrap().status,
-        MilestoneStatus::Breached
-    );
-    assert_eq!(handoff.stage, Stage::Completed);
-}
-
-#[test]
-fn deal_lost_cancels_tasks_notifies_and_ends_cancelled() {
-    let now = utc("2026-03-03T15:00:00Z");
-    let (mut handoff, _) = planned("smb", now);
-    handoff.apply(gate(Gate::Signature, "2026-03-02T15:00:00Z"), now);
-    let commands = handoff.apply(
-        Event::DealLost {
-            reason: "budget cut".into(),
+        Event::ClosedWon {
+            bundle: Box::new(b.clone()),
+            as_of: Some(now),
+            at: now,
         },
         now,
     );
-    assert_eq!(
-        triggers(&commands),
-        ["cancel_tasks", "notify:cancelled", "finish"]
-    );
-    assert_eq!(handoff.stage, Stage::Cancelled);
-    assert_eq!(handoff.cancel_reason.as_deref(), Some("lost"));
-    assert!(handoff.tasks.values().all(|s| *s == TaskStatus::Cancelled));
-    assert!(
-        handoff
-            .apply(gate(Gate::Security, "2026-03-03T15:00:00Z"), now)
-            .is_empty()
-    );
-}
-
-#[test]
-fn rejected_events_keep_the_last_fifty_and_the_total() {
-    let mut handoff = Handoff::new("w".into(), "manual".into(), "D-1".into());
-    for i in 0..60 {
-        handoff.reject(
-            "kickoff_held",
-            format!("bad {i}"),
-            utc("2026-03-03T15:00:00Z"),
-        );
-    }
-    assert_eq!(handoff.rejected.total, 60);
-    assert_eq!(handoff.rejected.recent.len(), REJECTED_EVENTS_KEPT);
-    assert_eq!(handoff.rejected.recent[0].reason, "bad 10");
+    let plan = Plan::freeze(&b, Playbook::builtin("smb"), "revops");
+    let commands = handoff.apply(Event::PlanResolved(Box::new(plan)), now);
+    assert_eq!(labels(&commands), ["tasks:closed_won"], "nothing overdue");
+    let signature = handoff.gates[&Gate::Signature].sla.as_ref().unwrap();
+    assert_eq!(signature.due_at, utc("2026-03-10T03:59:59Z"));
 }
