@@ -16,7 +16,7 @@ use crate::activity::{
     CancelTasks, CreateTasks, Notification, PlanRequest, Recipient, TaskSpec, TaskStatus,
 };
 use crate::bundle::ValidBundle;
-use crate::calendar::{BusinessCalendar, HolidayCalendar};
+use crate::calendar::{BusinessCalendar, Holidays};
 use crate::playbook::{DueRule, Gate, Plan, TaskTemplate};
 
 /// How many rejected events `status` keeps in full.
@@ -381,8 +381,9 @@ impl Handoff {
             .unwrap_or(crate::bundle::DEFAULT_TEAM_TIMEZONE);
         let holidays = bundle
             .and_then(|b| b.bundle.team.calendar.as_deref())
-            .and_then(HolidayCalendar::from_name)
-            .unwrap_or(HolidayCalendar::Us);
+            .and_then(Holidays::builtin)
+            .or_else(|| Holidays::builtin("US"))
+            .unwrap_or_default();
         BusinessCalendar::new(timezone, holidays)
     }
 
