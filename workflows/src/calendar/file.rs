@@ -66,7 +66,7 @@ impl CalendarFile {
     pub fn from_toml_str(text: &str) -> Result<Self, CalendarFileError> {
         toml::from_str(text).map_err(|error| CalendarFileError {
             line: error.span().map(|span| line_of(text, span.start)),
-            message: error.message().trim_end().to_owned(),
+            message: one_line(error.message()),
         })
     }
 
@@ -78,6 +78,17 @@ impl CalendarFile {
             removed: self.removed.clone(),
         }
     }
+}
+
+/// The parser's message, whose details may sit on lines of their own, as one
+/// line.
+fn one_line(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    parts.join(": ")
 }
 
 /// The 1-based line holding byte `offset` of `text`.
