@@ -303,51 +303,58 @@ def dst_sydney(c):
 
 
 def us_holidays(c):
-    c.business("us_2026_july_4_saturday_observed_friday", NY, "US", "2026-07-02T10:00:00", 1)
-    c.business("us_2026_july_4_week_plus_3", NY, "US", "2026-07-01T10:00:00", 3)
-    c.business("us_2027_july_4_sunday_observed_monday", NY, "US", "2027-07-02T10:00:00", 1)
-    c.business("us_2021_new_year_saturday_observed_dec_31", NY, "US", "2021-12-30T10:00:00", 1)
-    c.business("us_2027_new_year_2028_observed_dec_31", NY, "US", "2027-12-30T10:00:00", 1)
-    c.business("us_2026_thanksgiving_wednesday_plus_1", NY, "US", "2026-11-25T10:00:00", 1)
-    c.business("us_2026_thanksgiving_week_plus_3", NY, "US", "2026-11-23T10:00:00", 3)
-    c.business("us_2026_mlk_monday_skipped", NY, "US", "2026-01-16T10:00:00", 1)
-    c.business("us_2026_presidents_day_skipped", NY, "US", "2026-02-13T10:00:00", 3)
-    c.business("us_2026_memorial_day_skipped", NY, "US", "2026-05-22T10:00:00", 1)
-    c.business("us_2026_juneteenth_friday", NY, "US", "2026-06-18T10:00:00", 1)
-    c.business("us_2020_no_juneteenth_before_2021", NY, "US", "2020-06-18T10:00:00", 1)
-    c.business("us_2027_juneteenth_saturday_observed_friday", NY, "US", "2027-06-17T10:00:00", 1)
-    c.business("us_2026_labor_day_skipped", NY, "US", "2026-09-04T10:00:00", 1)
-    c.business("us_2026_columbus_day_skipped", NY, "US", "2026-10-09T10:00:00", 1)
-    c.business("us_2023_veterans_day_saturday_observed_friday", NY, "US", "2023-11-09T10:00:00", 1)
-    c.business("us_2026_veterans_day_wednesday", NY, "US", "2026-11-10T10:00:00", 1)
-    c.business("us_2022_christmas_sunday_observed_monday", NY, "US", "2022-12-23T10:00:00", 1)
-    c.business("us_2025_mlk_and_inauguration_day_same_monday", NY, "US", "2025-01-17T10:00:00", 1)
-    c.business("us_2025_day_of_mourning_is_a_business_day", NY, "US", "2025-01-08T10:00:00", 1)
-    c.business("us_2024_christmas_eve_is_a_business_day", NY, "US", "2024-12-23T10:00:00", 1)
-    c.business("us_2026_los_angeles_thanksgiving", "America/Los_Angeles", "US", "2026-11-24T20:00:00", 2)
+    def us(name, wall, n):
+        c.business("us_" + name, NY, "US", wall, n)
+
+    us("2026_july_4_saturday_observed_friday", "2026-07-02T10:00:00", 1)
+    us("2026_july_4_week_plus_3", "2026-07-01T10:00:00", 3)
+    us("2027_july_4_sunday_observed_monday", "2027-07-02T10:00:00", 1)
+    us("2021_new_year_saturday_observed_dec_31", "2021-12-30T10:00:00", 1)
+    us("2027_new_year_2028_observed_dec_31", "2027-12-30T10:00:00", 1)
+    us("2026_thanksgiving_wednesday_plus_1", "2026-11-25T10:00:00", 1)
+    us("2026_thanksgiving_week_plus_3", "2026-11-23T10:00:00", 3)
+    us("2026_mlk_monday_skipped", "2026-01-16T10:00:00", 1)
+    us("2026_presidents_day_skipped", "2026-02-13T10:00:00", 3)
+    us("2026_memorial_day_skipped", "2026-05-22T10:00:00", 1)
+    us("2026_juneteenth_friday", "2026-06-18T10:00:00", 1)
+    us("2020_no_juneteenth_before_2021", "2020-06-18T10:00:00", 1)
+    us("2027_juneteenth_saturday_observed_friday", "2027-06-17T10:00:00", 1)
+    us("2026_labor_day_skipped", "2026-09-04T10:00:00", 1)
+    us("2026_columbus_day_skipped", "2026-10-09T10:00:00", 1)
+    us("2023_veterans_day_saturday_observed_friday", "2023-11-09T10:00:00", 1)
+    us("2026_veterans_day_wednesday", "2026-11-10T10:00:00", 1)
+    us("2022_christmas_sunday_observed_monday", "2022-12-23T10:00:00", 1)
+    us("2025_mlk_and_inauguration_day_same_monday", "2025-01-17T10:00:00", 1)
+    us("2025_day_of_mourning_is_a_business_day", "2025-01-08T10:00:00", 1)
+    us("2024_christmas_eve_is_a_business_day", "2024-12-23T10:00:00", 1)
+    c.business("us_2026_los_angeles_thanksgiving", "America/Los_Angeles", "US",
+               "2026-11-24T20:00:00", 2)
 
 
 def gb_holidays(c):
-    c.business("gb_2026_easter_thursday_plus_1", LONDON, "GB-ENG", "2026-04-02T10:00:00", 1)
-    c.business("gb_2026_easter_plus_10", LONDON, "GB-ENG", "2026-03-30T10:00:00", 10)
-    c.business("gb_2026_early_may_skipped", LONDON, "GB-ENG", "2026-05-01T10:00:00", 1)
-    c.business("gb_2026_summer_bank_holiday_skipped", LONDON, "GB-ENG", "2026-08-28T10:00:00", 1)
-    c.business("gb_2002_golden_jubilee_and_moved_spring", LONDON, "GB-ENG", "2002-05-31T10:00:00", 1)
-    c.business("gb_2002_may_27_is_a_business_day", LONDON, "GB-ENG", "2002-05-24T10:00:00", 1)
-    c.business("gb_2011_royal_wedding_after_easter", LONDON, "GB-ENG", "2011-04-21T10:00:00", 4)
-    c.business("gb_2012_diamond_jubilee", LONDON, "GB-ENG", "2012-06-01T10:00:00", 1)
-    c.business("gb_2012_may_28_is_a_business_day", LONDON, "GB-ENG", "2012-05-25T10:00:00", 1)
-    c.business("gb_2020_may_4_is_a_business_day", LONDON, "GB-ENG", "2020-05-01T10:00:00", 1)
-    c.business("gb_2020_ve_day_friday_skipped", LONDON, "GB-ENG", "2020-05-07T10:00:00", 1)
-    c.business("gb_2022_platinum_jubilee", LONDON, "GB-ENG", "2022-06-01T10:00:00", 1)
-    c.business("gb_2022_may_30_is_a_business_day", LONDON, "GB-ENG", "2022-05-27T10:00:00", 1)
-    c.business("gb_2022_state_funeral", LONDON, "GB-ENG", "2022-09-16T10:00:00", 1)
-    c.business("gb_2023_coronation", LONDON, "GB-ENG", "2023-05-05T10:00:00", 1)
-    c.business("gb_2023_coronation_and_early_may_plus_3", LONDON, "GB-ENG", "2023-04-28T10:00:00", 3)
-    c.business("gb_2021_christmas_weekend_substitutes", LONDON, "GB-ENG", "2021-12-24T10:00:00", 1)
-    c.business("gb_2022_christmas_sunday_substitute_tuesday", LONDON, "GB-ENG", "2022-12-23T10:00:00", 1)
-    c.business("gb_2026_boxing_day_saturday_substitute_monday", LONDON, "GB-ENG", "2026-12-24T10:00:00", 1)
-    c.business("gb_2022_new_year_saturday_substitute_monday", LONDON, "GB-ENG", "2021-12-31T10:00:00", 1)
+    def gb(name, wall, n):
+        c.business("gb_" + name, LONDON, "GB-ENG", wall, n)
+
+    gb("2026_easter_thursday_plus_1", "2026-04-02T10:00:00", 1)
+    gb("2026_easter_plus_10", "2026-03-30T10:00:00", 10)
+    gb("2026_early_may_skipped", "2026-05-01T10:00:00", 1)
+    gb("2026_summer_bank_holiday_skipped", "2026-08-28T10:00:00", 1)
+    gb("2002_golden_jubilee_and_moved_spring", "2002-05-31T10:00:00", 1)
+    gb("2002_may_27_is_a_business_day", "2002-05-24T10:00:00", 1)
+    gb("2011_royal_wedding_after_easter", "2011-04-21T10:00:00", 4)
+    gb("2012_diamond_jubilee", "2012-06-01T10:00:00", 1)
+    gb("2012_may_28_is_a_business_day", "2012-05-25T10:00:00", 1)
+    gb("2020_may_4_is_a_business_day", "2020-05-01T10:00:00", 1)
+    gb("2020_ve_day_friday_skipped", "2020-05-07T10:00:00", 1)
+    gb("2022_platinum_jubilee", "2022-06-01T10:00:00", 1)
+    gb("2022_may_30_is_a_business_day", "2022-05-27T10:00:00", 1)
+    gb("2022_state_funeral", "2022-09-16T10:00:00", 1)
+    gb("2023_coronation", "2023-05-05T10:00:00", 1)
+    gb("2023_coronation_and_early_may_plus_3", "2023-04-28T10:00:00", 3)
+    gb("2021_christmas_weekend_substitutes", "2021-12-24T10:00:00", 1)
+    gb("2022_christmas_sunday_substitute_tuesday", "2022-12-23T10:00:00", 1)
+    gb("2026_boxing_day_saturday_substitute_monday", "2026-12-24T10:00:00", 1)
+    gb("2022_new_year_saturday_substitute_monday", "2021-12-31T10:00:00", 1)
 
 
 def year_end(c):
@@ -377,7 +384,8 @@ def far_years(c):
     c.business("us_2061_july_4_plus_3", NY, "US", "2061-07-01T10:00:00", 3)
     c.business("gb_2061_easter_plus_3", LONDON, "GB-ENG", "2061-04-07T10:00:00", 3)
     c.business("us_2099_christmas_friday_plus_3", NY, "US", "2099-12-23T10:00:00", 3)
-    c.business("gb_2099_christmas_boxing_saturday_plus_3", LONDON, "GB-ENG", "2099-12-23T10:00:00", 3)
+    c.business("gb_2099_christmas_boxing_saturday_plus_3", LONDON, "GB-ENG",
+               "2099-12-23T10:00:00", 3)
     c.days("us_2099_day_90", NY, "US", "2099-10-01T10:00:00", 90)
     c.business("gb_2099_easter_plus_10", LONDON, "GB-ENG", "2099-04-08T10:00:00", 10)
 
@@ -391,7 +399,8 @@ def weekends_only(c):
 
 def milestone_windows(c):
     # The shipped playbook's numbers from one day 0, per calendar.
-    for zone, calendar, tag in [(NY, "US", "us"), (LONDON, "GB-ENG", "gb"), (SYDNEY, "none", "sydney")]:
+    teams = [(NY, "US", "us"), (LONDON, "GB-ENG", "gb"), (SYDNEY, "none", "sydney")]
+    for zone, calendar, tag in teams:
         wall = "2026-09-28T14:00:00"
         c.business(f"{tag}_playbook_kickoff_3", zone, calendar, wall, 3)
         c.business(f"{tag}_playbook_data_mapping_10", zone, calendar, wall, 10)
