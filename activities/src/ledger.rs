@@ -388,6 +388,7 @@ mod tests {
             due_at: Utc::now(),
             depends_on: vec![],
             status: TaskStatus::Open,
+            meets: None,
         }
     }
 

@@ -3,12 +3,13 @@
 // carry docs of its own.
 #![allow(missing_docs)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use handoff_workflows::activity::{
     CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, TaskUpdates,
@@ -16,6 +17,7 @@ use handoff_workflows::activity::{
 };
 use handoff_workflows::playbook::{Plan, Playbook, SegmentBands};
 
+use crate::calendars;
 use crate::ledger::{Ledger, LedgerError};
 use crate::render;
 
@@ -41,6 +43,8 @@ pub struct PlanningSettings {
     pub bands: SegmentBands,
     /// Handle that owns every role a bundle leaves empty.
     pub fallback_owner: String,
+    /// Directory of the holiday calendar files (`playbooks/calendars`).
+    pub calendars_dir: PathBuf,
 }
 
 /// The activities, over one ledger.
@@ -78,11 +82,24 @@ impl LedgerActivities {
         let segment = self.settings.bands.segment_of(&request.bundle);
         // TODO(#4): playbooks and the owner directory as data files.
         let playbook = Playbook::builtin(&segment);
-        Ok(Plan::freeze(
-            &request.bundle,
-            playbook,
-            &self.settings.fallback_owner,
-        ))
+        let mut plan = Plan::freeze(&request.bundle, playbook, &self.settings.fallback_owner);
+        let name = request
+            .bundle
+            .bundle
+            .team
+            .calendar
+            .as_deref()
+            .unwrap_or("US");
+        match calendars::load_holidays(&self.settings.calendars_dir, name) {
+            Ok(holidays) => plan.holidays = holidays,
+            // An unknown calendar is a bundle problem, not an outage: the plan
+            // keeps US holidays and the bundle task asks for a fix.
+            Err(error) => {
+                warn!(workflow_id = %request.workflow_id, error = %error, "calendar not loaded");
+                plan.missing_fields.push("team.calendar".to_owned());
+            }
+        }
+        Ok(plan)
     }
 
     /// Writes a batch of tasks to the ledger.

@@ -51,6 +51,9 @@ pub(crate) struct SettingsArgs {
     /// Business seconds per wall second for new handoffs; 86400 runs a day a second [default: 1]
     #[arg(long, global = true, env = "HANDOFF_TIME_SCALE", value_name = "N")]
     pub(crate) time_scale: Option<u32>,
+    /// Directory of playbooks and holiday calendars [default: playbooks]
+    #[arg(long, global = true, env = "HANDOFF_PLAYBOOK_DIR", value_name = "DIR")]
+    pub(crate) playbook_dir: Option<PathBuf>,
     /// History length at which a new handoff continues as new [default: 10000]
     #[arg(
         long,

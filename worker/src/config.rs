@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) metrics_addr: SocketAddr,
     pub(crate) fallback_owner: String,
     pub(crate) time_scale: u32,
+    /// Directory of playbooks and holiday calendars.
+    pub(crate) playbook_dir: PathBuf,
     /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
     pub(crate) max_history_events: Option<u32>,
     pub(crate) shutdown_grace: Duration,
@@ -52,6 +54,7 @@ struct FileConfig {
     fallback_owner: Option<String>,
     time_scale: Option<u32>,
     max_history_events: Option<u32>,
+    playbook_dir: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
     log_format: Option<LogFormat>,
     #[serde(default)]
@@ -114,6 +117,11 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_FALLBACK_OWNER.to_owned()),
             time_scale,
             max_history_events: args.max_history_events.or(file.max_history_events),
+            playbook_dir: args
+                .playbook_dir
+                .clone()
+                .or(file.playbook_dir)
+                .unwrap_or_else(|| PathBuf::from("playbooks")),
             shutdown_grace: Duration::from_secs(
                 args.shutdown_grace_seconds
                     .or(file.shutdown_grace_seconds)

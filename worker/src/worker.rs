@@ -50,6 +50,7 @@ pub(crate) async fn run(
         PlanningSettings {
             bands: settings.bands.clone(),
             fallback_owner: settings.fallback_owner.clone(),
+            calendars_dir: settings.playbook_dir.join("calendars"),
         },
     );
     let options = WorkerOptions::new(settings.task_queue.clone())

@@ -3,54 +3,98 @@
 //! Every rule here works on local dates first and converts to an instant last,
 //! so "3 business days after day 0" lands on 23:59:59 local time whatever DST
 //! does in between, and "day 14" is a local date, never 14 × 24 hours.
+//!
+//! - [`Holidays`]: a holiday set as data (rules, one-off and removed dates),
+//!   with the built-in `US`, `GB-ENG` and `none` sets.
+//! - [`CalendarFile`]: the text of `playbooks/calendars/<NAME>.toml`, which
+//!   amends a built-in set or defines a calendar of its own.
+//! - [`BusinessCalendar`]: a timezone and a holiday set, and the due-date
+//!   rules of the SLA engine.
+//!
+//! Local times that DST makes ambiguous resolve to the earlier instant; local
+//! times that a DST gap skips resolve to the first instant after the gap.
+
+use std::cell::Cell;
+use std::fmt;
 
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-    Weekday,
 };
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
-/// Which days besides weekends are not worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HolidayCalendar {
-    /// Weekends only.
-    None,
-    /// US federal holidays.
-    Us,
-    /// England and Wales bank holidays.
-    GbEng,
+mod file;
+mod holidays;
+
+pub use file::{CalendarFile, CalendarFileError};
+pub use holidays::{BUILTIN_CALENDARS, HolidayRule, Holidays, Observance, RuleDate, easter_sunday};
+
+use holidays::is_weekend;
+
+/// How many years of holidays a calendar keeps computed. Consecutive years
+/// never share a slot, so a schedule crossing New Year does not thrash.
+const CACHED_YEARS: usize = 4;
+
+/// The holidays of one year, one bit per day of the year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct YearTable {
+    year: i32,
+    days: [u64; 6],
 }
 
-impl HolidayCalendar {
-    /// Resolves a calendar name as a bundle writes it (`US`, `GB-ENG`, `none`).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_uppercase().as_str() {
-            "NONE" => Some(Self::None),
-            "US" => Some(Self::Us),
-            "GB-ENG" => Some(Self::GbEng),
-            _ => None,
+impl YearTable {
+    fn new(holidays: &Holidays, year: i32) -> Self {
+        let mut days = [0; 6];
+        for date in holidays.dates_in_year(year) {
+            let index = date.ordinal0() as usize;
+            days[index / 64] |= 1 << (index % 64);
         }
+        Self { year, days }
     }
 
-    // TODO(#3): US and GB-ENG holiday rules; until then both count weekends only.
-    fn is_holiday(self, _date: NaiveDate) -> bool {
-        false
+    fn contains(&self, date: NaiveDate) -> bool {
+        let index = date.ordinal0() as usize;
+        self.days[index / 64] & (1 << (index % 64)) != 0
     }
 }
 
 /// The working calendar of one team.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Holidays are computed a year at a time on first use and kept in a small
+/// cache inside the calendar, so asking about a date is a bit test. The cache
+/// is a pure function of the holiday set, which keeps the calendar
+/// deterministic; it makes the calendar `Send` but not `Sync`.
+#[derive(Clone)]
 pub struct BusinessCalendar {
     timezone: Tz,
-    holidays: HolidayCalendar,
+    holidays: Holidays,
+    years: [Cell<Option<YearTable>>; CACHED_YEARS],
 }
+
+impl fmt::Debug for BusinessCalendar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusinessCalendar")
+            .field("timezone", &self.timezone)
+            .field("holidays", &self.holidays)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for BusinessCalendar {
+    fn eq(&self, other: &Self) -> bool {
+        self.timezone == other.timezone && self.holidays == other.holidays
+    }
+}
+
+impl Eq for BusinessCalendar {}
 
 impl BusinessCalendar {
     /// A calendar for a timezone and a holiday set.
-    pub fn new(timezone: Tz, holidays: HolidayCalendar) -> Self {
-        Self { timezone, holidays }
+    pub fn new(timezone: Tz, holidays: Holidays) -> Self {
+        Self {
+            timezone,
+            holidays,
+            years: Default::default(),
+        }
     }
 
     /// The team's timezone.
@@ -58,9 +102,29 @@ impl BusinessCalendar {
         self.timezone
     }
 
-    /// Whether people work on this local date.
+    /// The team's holiday set.
+    pub fn holidays(&self) -> &Holidays {
+        &self.holidays
+    }
+
+    /// Whether people work on this local date: not a weekend, not a holiday.
     pub fn is_business_day(&self, date: NaiveDate) -> bool {
-        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.is_holiday(date)
+        !is_weekend(date) && !self.is_holiday(date)
+    }
+
+    /// Whether `date` is a holiday of this calendar (weekends aside).
+    pub fn is_holiday(&self, date: NaiveDate) -> bool {
+        let year = date.year();
+        let slot = &self.years[year.rem_euclid(CACHED_YEARS as i32) as usize];
+        let table = match slot.get() {
+            Some(table) if table.year == year => table,
+            _ => {
+                let table = YearTable::new(&self.holidays, year);
+                slot.set(Some(table));
+                table
+            }
+        };
+        table.contains(date)
     }
 
     /// The local date of an instant.
@@ -73,9 +137,7 @@ impl BusinessCalendar {
         let mut day = date;
         let mut counted = 0;
         while counted < n {
-            day = day
-                .succ_opt()
-                .expect("dates stay far inside chrono's range");
+            day = next_day(day);
             if self.is_business_day(day) {
                 counted += 1;
             }
@@ -92,6 +154,50 @@ impl BusinessCalendar {
     pub fn calendar_days_after(&self, from: DateTime<Utc>, n: u32) -> DateTime<Utc> {
         let date = self.local_date(from) + Duration::days(i64::from(n));
         self.end_of_day(date)
+    }
+
+    /// How many business days lie among the local dates from `from`'s to
+    /// `to`'s, both included; 0 when `to` is on an earlier date.
+    pub fn business_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        let last = self.local_date(to);
+        let mut count = 0;
+        let mut day = self.local_date(from);
+        while day <= last {
+            if self.is_business_day(day) {
+                count += 1;
+            }
+            day = next_day(day);
+        }
+        count
+    }
+
+    /// How many local dates lie from `from`'s to `to`'s, both included; 0 when
+    /// `to` is on an earlier date.
+    pub fn calendar_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
+        let days = (self.local_date(to) - self.local_date(from)).num_days() + 1;
+        u32::try_from(days.max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// The same local time of day as `due`, on the `n`th business day after
+    /// `due`'s local date; `due` itself when `n` is 0.
+    pub fn shift_business_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        if n == 0 {
+            return due;
+        }
+        let local = due.with_timezone(&self.timezone).naive_local();
+        let date = self.nth_business_day_after(local.date(), n);
+        local_instant(self.timezone, date.and_time(local.time()))
+    }
+
+    /// The same local time of day as `due`, `n` calendar days later; `due`
+    /// itself when `n` is 0.
+    pub fn shift_calendar_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        if n == 0 {
+            return due;
+        }
+        let local = due.with_timezone(&self.timezone).naive_local();
+        let date = local.date() + Duration::days(i64::from(n));
+        local_instant(self.timezone, date.and_time(local.time()))
     }
 
     /// 23:59:59 local time on `date`.
@@ -134,42 +240,6 @@ impl BusinessCalendar {
         }
     }
 
-    /// Business days among the local dates from `from`'s to `to`'s, inclusive.
-    pub fn business_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
-        let (first, last) = (self.local_date(from), self.local_date(to));
-        first
-            .iter_days()
-            .take_while(|d| *d <= last)
-            .filter(|d| self.is_business_day(*d))
-            .count() as u32
-    }
-
-    /// Local dates from `from`'s to `to`'s, inclusive.
-    pub fn calendar_days_touched(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
-        let days = (self.local_date(to) - self.local_date(from)).num_days() + 1;
-        days.max(0) as u32
-    }
-
-    /// The same local time of day on the `n`th business day after `due`'s local date.
-    pub fn shift_business_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
-        if n == 0 {
-            return due;
-        }
-        let local = due.with_timezone(&self.timezone).naive_local();
-        let date = self.nth_business_day_after(local.date(), n);
-        local_instant(self.timezone, date.and_time(local.time()))
-    }
-
-    /// The same local time of day `n` calendar days after `due`'s local date.
-    pub fn shift_calendar_days(&self, due: DateTime<Utc>, n: u32) -> DateTime<Utc> {
-        if n == 0 {
-            return due;
-        }
-        let local = due.with_timezone(&self.timezone).naive_local();
-        let date = local.date() + Duration::days(i64::from(n));
-        local_instant(self.timezone, date.and_time(local.time()))
-    }
-
     /// The first `hour`:00 local time in `timezone`, at or after `instant`, on a
     /// business day of this calendar.
     pub fn next_send_time(&self, instant: DateTime<Utc>, hour: u32, timezone: Tz) -> DateTime<Utc> {
@@ -181,9 +251,7 @@ impl BusinessCalendar {
             if candidate >= instant && self.is_business_day(date) {
                 return candidate;
             }
-            date = date
-                .succ_opt()
-                .expect("dates stay far inside chrono's range");
+            date = next_day(date);
         }
     }
 }
@@ -192,6 +260,12 @@ impl BusinessCalendar {
 /// swallows midnight).
 pub fn local_midnight(timezone: Tz, date: NaiveDate) -> DateTime<Utc> {
     local_instant(timezone, date.and_time(NaiveTime::MIN))
+}
+
+/// The day after `date`.
+fn next_day(date: NaiveDate) -> NaiveDate {
+    date.succ_opt()
+        .expect("dates stay far inside chrono's range")
 }
 
 /// Resolves a local wall-clock time: the earlier instant when a DST fold makes it
@@ -209,86 +283,4 @@ fn local_instant(timezone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn new_york() -> BusinessCalendar {
-        BusinessCalendar::new(chrono_tz::America::New_York, HolidayCalendar::None)
-    }
-
-    #[test]
-    fn friday_evening_plus_three_business_days_is_wednesday_end_of_day() {
-        // Friday 2026-03-06 19:00 in New York.
-        let due = new_york().business_days_after(utc("2026-03-07T00:00:00Z"), 3);
-        assert_eq!(due, utc("2026-03-12T03:59:59Z"));
-    }
-
-    #[test]
-    fn saturday_day0_counts_from_that_date() {
-        let due = new_york().business_days_after(utc("2026-03-07T15:00:00Z"), 3);
-        assert_eq!(due, utc("2026-03-12T03:59:59Z"), "Saturday + 3 = Wednesday");
-    }
-
-    #[test]
-    fn business_days_across_spring_forward_keep_local_end_of_day() {
-        // Friday 2026-03-06 10:00 EST; DST starts Sunday 2026-03-08.
-        let due = new_york().business_days_after(utc("2026-03-06T15:00:00Z"), 3);
-        // Wednesday 2026-03-11 23:59:59 EDT is 03:59:59Z, not 04:59:59Z.
-        assert_eq!(due, utc("2026-03-12T03:59:59Z"));
-    }
-
-    #[test]
-    fn business_days_across_fall_back_keep_local_end_of_day() {
-        // Friday 2026-10-30 10:00 EDT; DST ends Sunday 2026-11-01.
-        let due = new_york().business_days_after(utc("2026-10-30T14:00:00Z"), 3);
-        assert_eq!(due, utc("2026-11-05T04:59:59Z"), "Wednesday 23:59:59 EST");
-    }
-
-    #[test]
-    fn day_n_is_a_local_date_not_n_times_24_hours() {
-        // 2026-03-01 12:00 EST + 14 days crosses spring forward.
-        let due = new_york().calendar_days_after(utc("2026-03-01T17:00:00Z"), 14);
-        assert_eq!(due, utc("2026-03-16T03:59:59Z"));
-    }
-
-    #[test]
-    fn weekend_seconds_do_not_count() {
-        let cal = new_york();
-        let friday_noon = utc("2026-03-06T17:00:00Z");
-        let monday_noon = utc("2026-03-09T16:00:00Z");
-        assert_eq!(
-            cal.business_seconds_between(friday_noon, monday_noon),
-            24 * 3600
-        );
-        assert_eq!(
-            cal.add_business_seconds(friday_noon, 24 * 3600),
-            monday_noon
-        );
-    }
-
-    #[test]
-    fn send_time_snaps_forward_to_a_business_morning() {
-        let cal = new_york();
-        // Saturday afternoon → Monday 09:00 local.
-        let at = cal.next_send_time(utc("2026-03-07T20:00:00Z"), 9, cal.timezone());
-        assert_eq!(at, utc("2026-03-09T13:00:00Z"));
-        // Tuesday 08:00 local → the same day 09:00.
-        let at = cal.next_send_time(utc("2026-03-10T12:00:00Z"), 9, cal.timezone());
-        assert_eq!(at, utc("2026-03-10T13:00:00Z"));
-    }
-
-    #[test]
-    fn names_resolve_case_insensitively() {
-        assert_eq!(
-            HolidayCalendar::from_name("gb-eng"),
-            Some(HolidayCalendar::GbEng)
-        );
-        assert_eq!(HolidayCalendar::from_name("Mars"), None);
-    }
-}
+mod tests;

@@ -26,7 +26,7 @@ use crate::activity::{
     TaskStatus, TaskUpdates,
 };
 use crate::bundle::ValidBundle;
-use crate::calendar::{BusinessCalendar, HolidayCalendar};
+use crate::calendar::{BusinessCalendar, Holidays};
 use crate::playbook::{Audience, DueRule, Gate, Plan, Playbook, TaskTemplate};
 
 pub use sla::{MilestoneStatus, Reminder, ReminderState, Sla};
@@ -503,10 +503,14 @@ impl Handoff {
         let timezone = bundle
             .map(ValidBundle::team_timezone)
             .unwrap_or(crate::bundle::DEFAULT_TEAM_TIMEZONE);
-        let holidays = bundle
-            .and_then(|b| b.bundle.team.calendar.as_deref())
-            .and_then(HolidayCalendar::from_name)
-            .unwrap_or(HolidayCalendar::Us);
+        let holidays = match self.plan.as_ref() {
+            Some(plan) => plan.holidays.clone(),
+            None => bundle
+                .and_then(|b| b.bundle.team.calendar.as_deref())
+                .and_then(Holidays::builtin)
+                .or_else(|| Holidays::builtin("US"))
+                .unwrap_or_default(),
+        };
         BusinessCalendar::new(timezone, holidays)
     }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{OWNER_ROLES, ValidBundle};
+use crate::calendar::Holidays;
 
 /// The segments a playbook can target.
 pub const SEGMENTS: [&str; 3] = ["smb", "mid_market", "enterprise"];
@@ -470,6 +471,9 @@ pub struct Plan {
     pub missing_fields: Vec<String>,
     /// Share of the soft checklist that is filled, 0..1.
     pub bundle_completeness: f64,
+    /// The team's holiday calendar, resolved from `team.calendar` by the
+    /// activity that freezes the plan (built-in rules plus calendar files).
+    pub holidays: Holidays,
 }
 
 impl Plan {
@@ -499,6 +503,7 @@ impl Plan {
             owners: owners_of(bundle, fallback_owner),
             missing_fields: bundle.missing_fields(),
             bundle_completeness: bundle.completeness(),
+            holidays: bundle_holidays(bundle),
         }
     }
 
@@ -514,6 +519,19 @@ impl Plan {
     pub fn requires(&self, gate: Gate) -> bool {
         self.required_gates.contains(&gate)
     }
+}
+
+/// The built-in holiday set the bundle names (`US` when it names none or an
+/// unknown one); calendar files replace it when the plan is frozen.
+pub fn bundle_holidays(bundle: &ValidBundle) -> Holidays {
+    bundle
+        .bundle
+        .team
+        .calendar
+        .as_deref()
+        .and_then(Holidays::builtin)
+        .or_else(|| Holidays::builtin("US"))
+        .unwrap_or_default()
 }
 
 /// Owner handle per role: the bundle's, else `fallback_owner`.
