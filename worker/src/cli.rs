@@ -169,6 +169,24 @@ pub(crate) enum DealCommand {
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
     },
+    /// Change a running handoff's schedule through a validated update
+    ///
+    /// Updates: extend_deadline {milestone, new_due, reason},
+    /// waive_milestone {milestone, reason}, reassign_owner {role, handle}.
+    /// A rejected update changes nothing; its reason is printed and the
+    /// command exits 1.
+    Update {
+        /// A workflow id, or source:id
+        deal: String,
+        /// extend_deadline, waive_milestone or reassign_owner
+        name: String,
+        /// JSON object payload, e.g. '{"milestone": "kickoff", "new_due": "2026-03-13T22:00:00Z", "reason": "customer travel"}'
+        #[arg(long, value_name = "JSON")]
+        data: String,
+        /// Print the handoff's status JSON after the update
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a handoff's status
     Status {
         /// A workflow id, or source:id

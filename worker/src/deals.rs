@@ -17,12 +17,13 @@ use handoff_workflows::deal_handoff::{
 };
 use handoff_workflows::identity::{WORKFLOW_ID_PREFIX, parse_deal_ref, workflow_id};
 use handoff_workflows::message::SIGNAL_NAMES;
+use handoff_workflows::message::{UPDATE_NAMES, decode_update};
 use handoff_workflows::status::Status;
 
 use crate::cli::ListArgs;
 use crate::config::Settings;
 use crate::exit::Exit;
-use crate::temporal::{self, Delivered, StartOptions, Target};
+use crate::temporal::{self, Delivered, StartOptions, Target, UpdateOutcome};
 use crate::terminal::{clean, print_table};
 
 /// Delivers events to handoffs, consulting the deal registry first.
@@ -229,6 +230,44 @@ pub(crate) async fn signal(
     Ok(())
 }
 
+/// `handoff deal update`: validated changes to the schedule.
+pub(crate) async fn update(
+    client: &Client,
+    deal: &str,
+    name: &str,
+    data: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !UPDATE_NAMES.contains(&name) {
+        return Err(Exit::config(format!(
+            "unknown update {name:?}; updates are: {}",
+            UPDATE_NAMES.join(", ")
+        )));
+    }
+    let payload: serde_json::Value = serde_json::from_str(data)
+        .map_err(|e| Exit::data(format!("--data is not JSON: {e}; nothing was sent")))?;
+    // The same decoding the workflow's validator runs, so a typo is caught
+    // here with the field named and nothing sent.
+    decode_update(name, Some(payload.clone()))
+        .map_err(|reason| Exit::data(format!("{reason}; nothing was sent")))?;
+    let target = target_of_ref(deal)?;
+    match temporal::execute_update(client, &target.workflow_id, name, &payload).await? {
+        UpdateOutcome::Applied(status) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("{name} applied to {}", target.workflow_id);
+                print_status(&status);
+            }
+            Ok(())
+        }
+        UpdateOutcome::Rejected(reason) => Err(Exit::runtime(format!(
+            "{name} rejected: {}",
+            crate::terminal::clean(&reason)
+        ))),
+    }
+}
+
 /// `handoff deal status`.
 pub(crate) async fn status(client: &Client, deal: &str, json: bool) -> anyhow::Result<()> {
     let target = target_of_ref(deal)?;
@@ -281,14 +320,35 @@ fn print_status(status: &Status) {
         status.time_scale
     );
     for (name, gate) in &status.gates {
-        match gate.passed_at {
-            Some(at) => println!(
-                "  gate {name:<10}{} at {}",
-                gate.status,
-                at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            ),
-            None => println!("  gate {name:<10}{}", gate.status),
+        let mut line = format!("  gate {name:<10}{}", gate.status);
+        if let Some(due) = gate.due_at {
+            line.push_str(&format!(" due {}", instant(Some(due))));
         }
+        if let Some(at) = gate.passed_at {
+            line.push_str(&format!(" passed {}", instant(Some(at))));
+        }
+        if let Some(level) = gate.escalation_level.filter(|l| *l > 0) {
+            line.push_str(&format!(" escalation {level}"));
+        }
+        println!("{line}");
+    }
+    if let Some(pause) = &status.paused {
+        let kinds: Vec<String> = pause
+            .kinds
+            .iter()
+            .filter_map(|k| serde_json::to_value(k).ok())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        println!(
+            "  paused         {} since {}{}",
+            kinds.join(", "),
+            instant(Some(pause.since)),
+            pause
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({})", clean(r)))
+                .unwrap_or_default()
+        );
     }
     println!("  day 0          {}", instant(status.day0));
     for milestone in &status.milestones {
@@ -315,8 +375,8 @@ fn print_status(status: &Status) {
     }
     let t = status.tasks;
     println!(
-        "  tasks          created {}, open {}, blocked {}, done {}",
-        t.created, t.open, t.blocked, t.done
+        "  tasks          created {}, open {} ({} blocked), done {}, cancelled {}",
+        t.created, t.open, t.blocked, t.done, t.cancelled
     );
     println!(
         "  notifications  sent {}, failed {}",

@@ -119,6 +119,12 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
         DealCommand::Signal { deal, name, data } => {
             deals::signal(&courier(settings).await?, &deal, &name, data.as_deref()).await
         }
+        DealCommand::Update {
+            deal,
+            name,
+            data,
+            json,
+        } => deals::update(&temporal::connect(None).await?, &deal, &name, &data, json).await,
         DealCommand::Status { deal, json } => {
             deals::status(&temporal::connect(None).await?, &deal, json).await
         }

@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::errors::WorkflowUpdateError;
 use temporalio_client::grpc::{OperatorService, WorkflowService};
 use temporalio_client::tonic::{Code, IntoRequest, Status as GrpcStatus};
 use temporalio_client::{
-    Client, ClientOptions, Connection, NamespacedClient, WorkflowQueryOptions,
+    Client, ClientOptions, Connection, NamespacedClient, WorkflowExecuteUpdateOptions,
+    WorkflowQueryOptions,
 };
+use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::{
     Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
 };
@@ -201,6 +204,55 @@ pub(crate) async fn query_status(client: &Client, workflow_id: &str) -> anyhow::
                 Exit::runtime(format!("status query for {workflow_id} failed: {text}"))
             }
         })
+}
+
+/// What became of an update.
+#[derive(Debug)]
+pub(crate) enum UpdateOutcome {
+    /// Applied; the handoff's status after it.
+    Applied(Box<Status>),
+    /// The validator refused it; nothing changed.
+    Rejected(String),
+}
+
+/// Sends a validated update and waits for its outcome.
+pub(crate) async fn execute_update(
+    client: &Client,
+    workflow_id: &str,
+    name: &str,
+    payload: &serde_json::Value,
+) -> anyhow::Result<UpdateOutcome> {
+    let handle = client.get_workflow_handle::<DealHandoffWorkflow>(workflow_id);
+    let input = RawValue::new(vec![json_payload(payload)]);
+    let options = WorkflowExecuteUpdateOptions::default();
+    let result = match name {
+        "extend_deadline" => {
+            handle
+                .execute_update(DealHandoffWorkflow::extend_deadline, input, options)
+                .await
+        }
+        "waive_milestone" => {
+            handle
+                .execute_update(DealHandoffWorkflow::waive_milestone, input, options)
+                .await
+        }
+        "reassign_owner" => {
+            handle
+                .execute_update(DealHandoffWorkflow::reassign_owner, input, options)
+                .await
+        }
+        other => return Err(Exit::config(format!("unknown update {other:?}"))),
+    };
+    match result {
+        Ok(status) => Ok(UpdateOutcome::Applied(Box::new(status))),
+        Err(WorkflowUpdateError::Failed(failure)) => Ok(UpdateOutcome::Rejected(failure.message)),
+        Err(WorkflowUpdateError::NotFound(_)) => Err(Exit::runtime(format!(
+            "no running handoff {workflow_id}: check the id with `handoff deal list --all`"
+        ))),
+        Err(other) => Err(Exit::runtime(format!(
+            "update {name} for {workflow_id} failed: {other}"
+        ))),
+    }
 }
 
 /// Search attributes the worker needs that the namespace lacks or types wrongly.

@@ -378,7 +378,16 @@ impl DealHandoffWorkflow {
             }
             Err(reason) => self.handoff.reject(signal, reason, now),
         }
+        self.flush_observations(ctx.is_replaying());
         self.revision += 1;
+    }
+
+    /// Counts the engine's new business facts, unless replaying history.
+    fn flush_observations(&mut self, replaying: bool) {
+        let observations = self.handoff.drain_observations();
+        if !replaying {
+            crate::observe::emit(&observations);
+        }
     }
 
     fn check_update(
@@ -406,6 +415,7 @@ impl DealHandoffWorkflow {
             let commands = self.handoff.apply(Event::Update(update), now);
             self.outbox.extend(commands);
         }
+        self.flush_observations(ctx.is_replaying());
         self.revision += 1;
         Status::of(&self.handoff, self.business_now, self.time_scale)
     }
@@ -482,6 +492,8 @@ async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
         }
         let now = ctx.state_mut(|s| s.tick(ctx.workflow_time()));
         let due = ctx.state_mut(|s| s.handoff.advance(now));
+        let replaying = ctx.is_replaying();
+        ctx.state_mut(|s| s.flush_observations(replaying));
         if !due.is_empty() {
             ctx.state_mut(|s| s.outbox.extend(due));
             continue;
@@ -594,6 +606,8 @@ async fn execute(ctx: &Ctx, command: Command, token: Option<WorkflowCancellation
                     let commands = ctx
                         .state_mut(|s| s.handoff.apply(Event::PlanResolved(Box::new(plan)), now));
                     ctx.state_mut(|s| s.outbox.extend(commands));
+                    let replaying = ctx.is_replaying();
+                    ctx.state_mut(|s| s.flush_observations(replaying));
                 }
                 Err(err) => record_failure(ctx, key, &err),
             }
@@ -684,6 +698,8 @@ async fn cancel_by_operator(ctx: &Ctx) -> WorkflowResult<Review> {
     let mut commands: Vec<Command> = ctx.state_mut(|s| s.outbox.drain(..).collect());
     commands.retain(|c| !matches!(c, Command::Finish));
     commands.extend(ctx.state_mut(|s| s.handoff.apply(Event::OperatorCancelled, now)));
+    let replaying = ctx.is_replaying();
+    ctx.state_mut(|s| s.flush_observations(replaying));
     // A detached token, so the cleanup runs although the workflow is cancelled.
     let token = WorkflowCancellationToken::new();
     for command in commands {

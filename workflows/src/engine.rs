@@ -329,6 +329,72 @@ impl Event {
     }
 }
 
+/// A business fact for the product's metrics, emitted once when it happens.
+///
+/// The workflow drains these after every step and counts them only when it
+/// is not replaying, so replay and cache eviction never count twice.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// The plan was frozen: a new handoff of a segment.
+    Started {
+        /// Segment.
+        segment: String,
+    },
+    /// A gate passed.
+    GatePassed {
+        /// Gate name.
+        gate: &'static str,
+        /// Segment.
+        segment: String,
+    },
+    /// A milestone was resolved.
+    Milestone {
+        /// Milestone name.
+        milestone: String,
+        /// Segment.
+        segment: String,
+        /// `met`, `met_late`, `breached` or `waived`.
+        outcome: &'static str,
+    },
+    /// An escalation went out.
+    Escalation {
+        /// Gate or milestone name.
+        milestone: String,
+        /// Ladder level.
+        level: u8,
+    },
+    /// `first_value` was met this long after the signature.
+    TimeToFirstValue {
+        /// Segment.
+        segment: String,
+        /// Seconds from signature to first value.
+        seconds: f64,
+    },
+    /// The handoff ended.
+    Completed {
+        /// Segment.
+        segment: String,
+        /// `completed`, or the cancel reason.
+        outcome: String,
+    },
+    /// A signal could not be used.
+    SignalRejected {
+        /// Signal name.
+        signal: String,
+    },
+}
+
+/// Observations not yet drained. Transient: not part of the handoff's state,
+/// so it is neither carried across continue-as-new nor compared.
+#[derive(Debug, Clone, Default)]
+pub struct Observations(pub Vec<Observation>);
+
+impl PartialEq for Observations {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// Work the workflow must carry out for the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -401,6 +467,9 @@ pub struct Handoff {
     pub cancel_reason: Option<String>,
     /// Business instant the handoff ended.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Facts for metrics, not yet drained by the workflow.
+    #[serde(skip)]
+    pub observations: Observations,
 }
 
 impl Handoff {
@@ -433,6 +502,7 @@ impl Handoff {
             rejected: RejectedEvents::default(),
             cancel_reason: None,
             ended_at: None,
+            observations: Observations::default(),
         }
     }
 
@@ -467,6 +537,9 @@ impl Handoff {
 
     /// Records a signal that could not be used.
     pub fn reject(&mut self, signal: &str, reason: String, received_at: DateTime<Utc>) {
+        self.observe(Observation::SignalRejected {
+            signal: signal.to_owned(),
+        });
         self.rejected.total += 1;
         self.rejected.recent.push_back(RejectedEvent {
             signal: signal.to_owned(),
@@ -476,6 +549,22 @@ impl Handoff {
         while self.rejected.recent.len() > REJECTED_EVENTS_KEPT {
             self.rejected.recent.pop_front();
         }
+    }
+
+    /// Takes the observations made since the last call.
+    pub fn drain_observations(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.observations.0)
+    }
+
+    fn observe(&mut self, observation: Observation) {
+        self.observations.0.push(observation);
+    }
+
+    /// The segment label of metrics.
+    fn segment_label(&self) -> String {
+        self.plan
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), |p| p.segment.clone())
     }
 
     /// Records the outcome of a `notify` call.
@@ -763,6 +852,17 @@ impl Handoff {
     }
 
     fn finish(&mut self, stage: Stage, now: DateTime<Utc>, out: &mut Outbox) {
+        let outcome = match stage {
+            Stage::Cancelled => self
+                .cancel_reason
+                .clone()
+                .unwrap_or_else(|| "cancelled".into()),
+            _ => "completed".to_owned(),
+        };
+        self.observe(Observation::Completed {
+            segment: self.segment_label(),
+            outcome,
+        });
         self.stage = stage;
         self.ended_at = Some(now);
         for sla in self
@@ -798,5 +898,7 @@ pub fn describe_rule(rule: DueRule) -> String {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

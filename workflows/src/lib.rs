@@ -8,7 +8,8 @@
 //! - [`playbook`]: the typed playbook, segment bands and the frozen plan.
 //! - [`engine`]: the handoff state machine, events in and commands out.
 //! - [`message`]: signal names and payload decoding.
-//! - [`status`]: the `status` query's answer.
+//! - [`status`]: the `status` query's answer and the post-close review.
+//! - [`observe`]: business facts handed to the worker's metrics.
 //! - [`activity`]: the activities the workflow calls and their inputs.
 //! - [`deal_handoff`]: the workflow itself, a thin driver of the engine.
 //!
@@ -24,5 +25,6 @@ pub mod deal_handoff;
 pub mod engine;
 pub mod identity;
 pub mod message;
+pub mod observe;
 pub mod playbook;
 pub mod status;

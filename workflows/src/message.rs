@@ -30,6 +30,9 @@ pub const SIGNAL_NAMES: [&str; 13] = [
     "deal_lost",
 ];
 
+/// Every update name of the product.
+pub const UPDATE_NAMES: [&str; 3] = ["extend_deadline", "waive_milestone", "reassign_owner"];
+
 /// The fields every signal may carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {

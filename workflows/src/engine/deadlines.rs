@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::sla::{self, ReminderState, Sla, Wake};
-use super::{Command, Deadline, Handoff, MilestoneStatus, Outbox, Stage};
+use super::{Command, Deadline, Handoff, MilestoneStatus, Observation, Outbox, Stage};
 use crate::activity::{Reach, Recipient};
 use crate::playbook::Gate;
 
@@ -186,6 +186,13 @@ impl Handoff {
         sla.next_escalation_at = instants.get(reached).copied();
         let name = sla.name.clone();
         self.breach_count += 1;
+        if let Clock::Milestone(_) = clock {
+            self.observe(Observation::Milestone {
+                milestone: name.clone(),
+                segment: self.segment_label(),
+                outcome: "breached",
+            });
+        }
 
         let tasks = self.tasks_from_templates(&format!("breach:{name}"), now);
         self.create_tasks(&format!("breach:{name}"), tasks, out);
@@ -242,17 +249,31 @@ impl Handoff {
             sla.escalation_level = level.level;
         }
         self.escalation_count += 1;
+        self.observe(Observation::Escalation {
+            milestone: sla.name.clone(),
+            level: level.level,
+        });
         out.push(Command::Notify(Box::new(notification)));
     }
 
     /// `close_after` passed after day 90: whatever is open closes as breached.
     fn close(&mut self, now: DateTime<Utc>, out: &mut Outbox) {
+        let segment = self.segment_label();
+        let mut closed = Vec::new();
         for sla in &mut self.milestones {
             if sla.status == MilestoneStatus::Pending {
                 sla.status = MilestoneStatus::Breached;
                 self.breach_count += 1;
+                closed.push(sla.name.clone());
             }
             sla.stop_ladder();
+        }
+        for milestone in closed {
+            self.observe(Observation::Milestone {
+                milestone,
+                segment: segment.clone(),
+                outcome: "breached",
+            });
         }
         self.complete(now, out);
     }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::sla::{ReminderPolicy, ReminderState, Sla};
 use super::{
-    Command, Event, GateRecord, Handoff, MilestoneStatus, Outbox, Pause, PauseKind, Stage,
-    TaskRecord, Update,
+    Command, Event, GateRecord, Handoff, MilestoneStatus, Observation, Outbox, Pause, PauseKind,
+    Stage, TaskRecord, Update,
 };
 use crate::activity::{
     CancelTasks, PlanRequest, Reach, Recipient, TaskChange, TaskSpec, TaskStatus, TaskUpdates,
@@ -141,10 +141,30 @@ impl Handoff {
             plan.owners = previous.owners.clone();
         }
         let timeout = plan.playbook.gate_timeout_business_days;
+        let segment = plan.segment.clone();
         self.plan = Some(plan);
+        if first {
+            self.observe(Observation::Started {
+                segment: segment.clone(),
+            });
+            let passed: Vec<Gate> = self
+                .gates
+                .iter()
+                .filter(|(_, g)| g.passed_at.is_some())
+                .map(|(gate, _)| *gate)
+                .collect();
+            for gate in passed {
+                self.observe(Observation::GatePassed {
+                    gate: gate.name(),
+                    segment: segment.clone(),
+                });
+            }
+        }
         self.arm_gates(now);
         let anchor = self.gate_anchor.unwrap_or(now);
-        self.gate_timeout_at = Some(self.calendar().business_days_after(anchor, timeout));
+        if self.gate_timeout_at.is_none() {
+            self.gate_timeout_at = Some(self.calendar().business_days_after(anchor, timeout));
+        }
         if first {
             self.closed_won_tasks(now, out);
         }
@@ -166,6 +186,11 @@ impl Handoff {
                 record.sla = None;
                 continue;
             };
+            if record.sla.is_some() {
+                // A re-plan keeps a clock that was already running: its
+                // pause shifts, sent reminders and any breach stand.
+                continue;
+            }
             let owner = plan.owner(&policy.owner_role);
             let mut clock = Sla::arm(
                 gate.name(),
@@ -224,6 +249,7 @@ impl Handoff {
         out: &mut Outbox,
     ) {
         let record: &mut GateRecord = self.gates.entry(gate).or_default();
+        let first = record.passed_at.is_none();
         if record.passed_at.is_none_or(|earlier| at < earlier) {
             record.passed_at = Some(at);
             record.by = by;
@@ -234,6 +260,12 @@ impl Handoff {
             && clock.met_at.is_some_and(|m| at < m)
         {
             clock.met_at = Some(at);
+        }
+        if first && self.plan.is_some() {
+            self.observe(Observation::GatePassed {
+                gate: gate.name(),
+                segment: self.segment_label(),
+            });
         }
         self.try_reach_day0(now, out);
     }
@@ -382,17 +414,29 @@ impl Handoff {
             return Ok(());
         }
         let late = clock.status == MilestoneStatus::MetLate;
-        let recipients = vec![Recipient {
+        let mut recipients = vec![Recipient {
             role: clock.owner_role.clone(),
             handle: clock.owner.clone(),
             reach: Reach::Direct,
         }];
-        let mut recipients = recipients;
         recipients.extend(self.handoff_owner().map(|handle| Recipient {
             role: "handoff_owner".to_owned(),
             handle,
             reach: Reach::Direct,
         }));
+        let segment = self.segment_label();
+        self.observe(Observation::Milestone {
+            milestone: name.to_owned(),
+            segment: segment.clone(),
+            outcome: if late { "met_late" } else { "met" },
+        });
+        let signed = self.gates.get(&Gate::Signature).and_then(|g| g.passed_at);
+        if let (true, Some(signed)) = (name == "first_value", signed) {
+            self.observe(Observation::TimeToFirstValue {
+                segment,
+                seconds: (at - signed).num_seconds().max(0) as f64,
+            });
+        }
         let kind = if late {
             "milestone_met_late"
         } else {
@@ -712,6 +756,11 @@ impl Handoff {
                     clock.stop_ladder();
                     clock.drop_reminders();
                 }
+                self.observe(Observation::Milestone {
+                    milestone: milestone.clone(),
+                    segment: self.segment_label(),
+                    outcome: "waived",
+                });
                 self.after_milestone_resolved(&milestone, now, out);
             }
             Update::ReassignOwner { role, handle } => self.reassign(&role, &handle, out),
