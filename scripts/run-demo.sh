@@ -39,11 +39,12 @@ echo "  salesforce:DemoOpp1  contract_signed -> kickoff armed, onboarding tasks 
 "$handoff" deal signal salesforce:DemoOpp1 contract_signed --data '{"by": "ae-01"}' >/dev/null
 echo "  salesforce:DemoOpp2  contract_signed -> still waiting for the security gate (enterprise)"
 "$handoff" deal signal salesforce:DemoOpp2 contract_signed >/dev/null
-echo "  manual:DEMO-ENT-1    both gates, then kickoff_held -> completed"
+echo "  manual:DEMO-ENT-1    both gates, kickoff_held, data mapping -> onboarding, three milestones to go"
 "$handoff" deal signal manual:DEMO-ENT-1 contract_signed >/dev/null
 "$handoff" deal signal manual:DEMO-ENT-1 security_cleared >/dev/null
 sleep 2
 "$handoff" deal signal manual:DEMO-ENT-1 kickoff_held >/dev/null
+"$handoff" deal signal manual:DEMO-ENT-1 milestone_reached --data '{"milestone": "data_mapping"}' >/dev/null
 sleep 2
 
 echo
