@@ -26,6 +26,7 @@ use crate::exit::Exit;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.settings) {
         Ok(settings) => settings,
@@ -35,6 +36,17 @@ async fn main() -> ExitCode {
     match run(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
+    }
+}
+
+/// Rust ignores SIGPIPE, which turns `handoff deal list | head` into a panic
+/// on the first write after `head` exits; a command-line tool should end
+/// quietly instead, as other Unix tools do.
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread writes to a pipe;
+    // it only resets the process's disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

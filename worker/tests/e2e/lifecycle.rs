@@ -177,3 +177,22 @@ fn a_cancellation_from_temporal_runs_the_cleanup() {
             .all(|t| t["status"] == "cancelled")
     );
 }
+
+// Regression (#2): printing to a pipe whose reader had gone panicked.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let mut command = std::process::Command::new(crate::harness::BIN);
+    command
+        .args(["tasks", "list", "--json", "--database-url", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    // Close the read end before the child writes.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101));
+}
