@@ -17,13 +17,14 @@ DEMO_TIME_SCALE := 3600
 
 export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 
-.PHONY: help run stop test deps protoc build lint golden golden-deps golden-check
+.PHONY: help run stop test deps protoc build lint histories golden golden-deps golden-check
 
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
 	@echo "make stop  stop what make run started"
 	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server"
 	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
+	@echo "make histories  record tests/histories/ for the replay test (after a deliberate workflow change)"
 
 deps: protoc $(TEMPORAL)
 
@@ -67,3 +68,8 @@ lint: deps
 test: lint
 	cargo test --workspace --all-targets
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+# Records one handoff per path of the schedule into tests/histories/ for the
+# replay test. Run it after a deliberate change of workflow behaviour.
+histories: deps
+	cargo test -p handoff --test e2e record_histories -- --ignored --nocapture

@@ -100,6 +100,32 @@ pub(crate) enum Command {
     /// Read the notifications in the ledger
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    /// Save a handoff's history for replay
+    #[command(subcommand)]
+    History(HistoryCommand),
+    /// Replay saved histories against this build's workflow code; exits 1 on nondeterminism
+    ///
+    /// Run it before deploying a new build: every history of a handoff in
+    /// flight must replay, or the new code would break it. A directory
+    /// stands for every `*.json` in it.
+    #[command(after_help = "Example:\n  handoff replay tests/histories/")]
+    Replay {
+        /// History files (from `handoff history export`) or directories of them
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HistoryCommand {
+    /// Save every run of a handoff as PREFIX.json, or PREFIX.runN.json after continue-as-new
+    Export {
+        /// A workflow id, or source:id
+        deal: String,
+        /// Path prefix of the files written
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,6 +5,7 @@ mod config;
 mod deals;
 mod dev;
 mod exit;
+mod history;
 mod import;
 mod ledger_view;
 mod temporal;
@@ -19,7 +20,9 @@ use tracing_subscriber::EnvFilter;
 
 use handoff_activities::ledger::Ledger;
 
-use crate::cli::{Cli, Command, DealCommand, LogFormat, NotificationsCommand, TasksCommand};
+use crate::cli::{
+    Cli, Command, DealCommand, HistoryCommand, LogFormat, NotificationsCommand, TasksCommand,
+};
 use crate::config::Settings;
 use crate::deals::Courier;
 use crate::exit::Exit;
@@ -37,6 +40,29 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }
+}
+
+async fn replay(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let outcomes = history::replay(files).await?;
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    for outcome in &outcomes {
+        match &outcome.failure {
+            None => println!("ok      {}", outcome.file.display()),
+            Some(reason) => println!(
+                "FAILED  {}: {}",
+                outcome.file.display(),
+                terminal::clean(reason)
+            ),
+        }
+    }
+    if failed > 0 {
+        return Err(Exit::runtime(format!(
+            "{failed} of {} histories do not replay: this build would break those handoffs; \
+             guard the change with patched() (see README, Changing workflow code)",
+            outcomes.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Rust ignores SIGPIPE, which turns `handoff deal list | head` into a panic
@@ -94,6 +120,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Notifications(NotificationsCommand::List { deal, json }) => {
             ledger_view::notifications(&open_ledger(&settings).await?, deal.as_deref(), json).await
         }
+        Command::History(HistoryCommand::Export { deal, out }) => {
+            let target = deals::target_of_ref(&deal)?;
+            let client = temporal::connect(None).await?;
+            for file in history::export(&client, &target.workflow_id, &out).await? {
+                println!("{}", file.display());
+            }
+            Ok(())
+        }
+        Command::Replay { files } => replay(&files).await,
     }
 }
 
