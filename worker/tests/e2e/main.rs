@@ -234,10 +234,12 @@ fn enterprise_gates_pass_in_either_order() {
         let deal = format!("manual:{id}");
         stack.start(&bundle(&id, "enterprise"), &[]);
         stack.signal(&deal, first, json!({ "at": ago(1200) }), &[]);
-        let status = stack.wait_status(&deal, "first gate", QUICK, |s| {
-            s["gates"]
-                .as_object()
-                .is_some_and(|g| g.values().any(|g| g["status"] == "passed"))
+        // The gate set is known once the plan is frozen.
+        let status = stack.wait_status(&deal, "first gate and the plan", QUICK, |s| {
+            s["playbook"].is_object()
+                && s["gates"]
+                    .as_object()
+                    .is_some_and(|g| g.values().any(|g| g["status"] == "passed"))
         });
         assert_eq!(status["stage"], "awaiting_gates");
         assert_eq!(status["gates"]["security"]["required"], true);
