@@ -17,7 +17,7 @@ DEMO_TIME_SCALE := 3600
 
 export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 
-.PHONY: help run stop test deps protoc build lint histories golden golden-deps golden-check
+.PHONY: help run stop test deps protoc build lint histories guard-probe golden golden-deps golden-check
 
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
@@ -68,8 +68,19 @@ lint: deps
 test: lint
 	cargo test --workspace --all-targets
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+	$(MAKE) guard-probe
 
 # Records one handoff per path of the schedule into tests/histories/ for the
 # replay test. Run it after a deliberate change of workflow behaviour.
 histories: deps
 	cargo test -p handoff --test e2e record_histories -- --ignored --nocapture
+
+# Proof that the replay guard works: one extra timer breaks replay of every
+# recorded history, and the same timer behind patched() does not. A separate
+# workspace, so its features never reach the worker; it shares target/.
+guard-probe:
+	cp Cargo.lock tests/guard-probe/Cargo.lock
+	for feature in unpatched patched; do \
+	  CARGO_TARGET_DIR=$(CURDIR)/target cargo test --quiet \
+	    --manifest-path tests/guard-probe/Cargo.toml --features $$feature || exit 1; \
+	done

@@ -484,6 +484,7 @@ impl Armed<'_> {
 /// then sleep on one timer until it fires or a signal or update arrives.
 async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
     ctx.state_mut(|s| s.tick(ctx.workflow_time()));
+    guard_probe(ctx).await;
     let mut armed: Option<Armed<'_>> = None;
     loop {
         if execute_outbox(ctx).await {
@@ -524,6 +525,17 @@ async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
             Armed::disarm(&mut armed);
             return cancel_by_operator(ctx).await;
         }
+    }
+}
+
+/// A change to the command sequence that only the replay guard's proof
+/// builds: unpatched it must break replay of recorded histories, behind
+/// `patched()` it must not. Without either feature it does nothing.
+async fn guard_probe(ctx: &Ctx) {
+    let unpatched = cfg!(feature = "guard-probe-unpatched");
+    let patched = cfg!(feature = "guard-probe-patched") && ctx.patched("guard-probe");
+    if unpatched || patched {
+        ctx.timer(Duration::from_millis(1)).await;
     }
 }
 
