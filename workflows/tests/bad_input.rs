@@ -1,6 +1,9 @@
 //! Whatever a sender writes, the bundle parser and the signal and update
 //! decoders never panic, and every rejection names the field at fault.
 
+// Test support code panics on setup failures by design.
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
