@@ -54,6 +54,16 @@ pub(crate) struct SettingsArgs {
     /// Directory of playbooks and holiday calendars [default: playbooks]
     #[arg(long, global = true, env = "HANDOFF_PLAYBOOK_DIR", value_name = "DIR")]
     pub(crate) playbook_dir: Option<PathBuf>,
+    /// Payload encryption keys, id:base64key[,id:base64key...]: the first encrypts, all decrypt
+    /// [default: payloads are not encrypted]; set it in the environment, not on a command line
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_CODEC_KEYS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub(crate) codec_keys: Option<String>,
     /// History length at which a new handoff continues as new [default: 10000]
     #[arg(
         long,
@@ -103,6 +113,12 @@ pub(crate) enum Command {
     /// Save a handoff's history for replay
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Serve the payload codec endpoints Temporal UI calls to show encrypted payloads
+    ///
+    /// Needs HANDOFF_CODEC_KEYS (the same keys as the worker) and
+    /// HANDOFF_CODEC_TOKEN (the bearer token every request must carry). In
+    /// Temporal UI set the codec endpoint to this server's URL.
+    CodecServer(CodecServerArgs),
     /// Replay saved histories against this build's workflow code; exits 1 on nondeterminism
     ///
     /// Run it before deploying a new build: every history of a handoff in
@@ -114,6 +130,34 @@ pub(crate) enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CodecServerArgs {
+    /// Address to listen on
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8089",
+        env = "HANDOFF_CODEC_ADDR",
+        value_name = "ADDR"
+    )]
+    pub(crate) listen: SocketAddr,
+    /// Origin of Temporal UI, the only one browsers may call from
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8233",
+        env = "HANDOFF_CODEC_CORS_ORIGIN",
+        value_name = "ORIGIN"
+    )]
+    pub(crate) cors_origin: String,
+    /// Bearer token every request must carry
+    #[arg(
+        long,
+        env = "HANDOFF_CODEC_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ use handoff_activities::ledger::DEFAULT_DATABASE_URL;
 use handoff_workflows::playbook::{Band, SEGMENTS, SegmentBands};
 
 use crate::cli::{LogFormat, SettingsArgs};
+use crate::codec::Keys;
 use crate::exit::Exit;
 
 /// Default task queue.
@@ -35,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) time_scale: u32,
     /// Directory of playbooks and holiday calendars.
     pub(crate) playbook_dir: PathBuf,
+    /// Payload encryption keys, when payloads are encrypted.
+    pub(crate) codec_keys: Option<Keys>,
     /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
     pub(crate) max_history_events: Option<u32>,
     pub(crate) shutdown_grace: Duration,
@@ -117,6 +120,12 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_FALLBACK_OWNER.to_owned()),
             time_scale,
             max_history_events: args.max_history_events.or(file.max_history_events),
+            codec_keys: args
+                .codec_keys
+                .as_deref()
+                .map(Keys::parse)
+                .transpose()
+                .map_err(|e| Exit::config(e.to_string()))?,
             playbook_dir: args
                 .playbook_dir
                 .clone()

@@ -15,6 +15,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 use handoff_workflows::deal_handoff::DealHandoffWorkflow;
 
+use crate::codec::Keys;
 use crate::exit::Exit;
 
 /// Saves every run of `workflow_id`, oldest first, as `<prefix>.json` (one
@@ -78,12 +79,19 @@ pub(crate) struct Replayed {
 
 /// Replays each file (directories are searched for `*.json`) against this
 /// build's `DealHandoff`.
-pub(crate) async fn replay(paths: &[PathBuf]) -> anyhow::Result<Vec<Replayed>> {
+pub(crate) async fn replay(
+    paths: &[PathBuf],
+    keys: Option<&Keys>,
+) -> anyhow::Result<Vec<Replayed>> {
     let files = expand(paths)?;
-    let options = WorkflowReplayerOptions::new()
+    let builder = WorkflowReplayerOptions::new()
         .register_workflow::<DealHandoffWorkflow>()
-        .map_err(|e| Exit::runtime(format!("registering the workflow for replay: {e}")))?
-        .build();
+        .map_err(|e| Exit::runtime(format!("registering the workflow for replay: {e}")))?;
+    // Histories of encrypted handoffs replay with the same keys.
+    let options = match keys {
+        Some(keys) => builder.data_converter(keys.data_converter()).build(),
+        None => builder.build(),
+    };
     let replayer = WorkflowReplayer::new(options)
         .map_err(|e| Exit::runtime(format!("building the replayer: {e}")))?;
     let mut outcomes = Vec::new();

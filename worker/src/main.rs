@@ -1,6 +1,8 @@
 //! `handoff`: the revenue handoff worker and its operator CLI.
 
 mod cli;
+mod codec;
+mod codec_server;
 mod config;
 mod deals;
 mod dev;
@@ -36,14 +38,17 @@ async fn main() -> ExitCode {
         Err(error) => return report(&error),
     };
     init_tracing(&cli.command, settings.log_format);
+    if let Some(keys) = settings.codec_keys.clone() {
+        temporal::use_codec(keys);
+    }
     match run(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
     }
 }
 
-async fn replay(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
-    let outcomes = history::replay(files).await?;
+async fn replay(files: &[std::path::PathBuf], keys: Option<&codec::Keys>) -> anyhow::Result<()> {
+    let outcomes = history::replay(files, keys).await?;
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     for outcome in &outcomes {
         match &outcome.failure {
@@ -128,7 +133,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Replay { files } => replay(&files).await,
+        Command::Replay { files } => replay(&files, settings.codec_keys.as_ref()).await,
+        Command::CodecServer(args) => {
+            let keys = settings.codec_keys.clone().ok_or_else(|| {
+                Exit::config("set HANDOFF_CODEC_KEYS to the keys the worker encrypts with")
+            })?;
+            let token = args.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+                Exit::config("set HANDOFF_CODEC_TOKEN: every request must carry it")
+            })?;
+            let server = codec_server::CodecServer { keys, token };
+            codec_server::run(server, args.listen, &args.cors_origin).await
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! race to start the same deal.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,11 +38,12 @@ use handoff_workflows::deal_handoff::{
 };
 use handoff_workflows::status::Status;
 
+use crate::codec::Keys;
 use crate::exit::Exit;
 
 /// Connects with the SDK's envconfig, or to `address` when given.
 pub(crate) async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
-    let (mut connection, client_options) =
+    let (mut connection, mut client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| Exit::config(format!("invalid Temporal client configuration: {e}")))?;
     if let Some(address) = address {
@@ -56,6 +58,9 @@ pub(crate) async fn connect(address: Option<&str>) -> anyhow::Result<Client> {
             "cannot reach Temporal at {target}: {e}\n  start a local server with `handoff dev`, or point TEMPORAL_ADDRESS at yours"
         ))
     })?;
+    if let Some(keys) = CODEC.get() {
+        client_options.data_converter = keys.data_converter();
+    }
     Client::new(connection, client_options).context("creating the Temporal client")
 }
 
@@ -106,7 +111,6 @@ pub(crate) async fn signal_with_start(
         options.time_scale,
     );
     input.max_history_events = options.max_history_events;
-    // TODO(#6): pass payloads through the configured codec once payload encryption exists.
     let request = SignalWithStartWorkflowExecutionRequest {
         namespace: client.namespace(),
         workflow_id: target.workflow_id.clone(),
@@ -119,7 +123,7 @@ pub(crate) async fn signal_with_start(
             ..Default::default()
         }),
         input: Some(Payloads {
-            payloads: vec![json_payload(&serde_json::to_value(&input)?)],
+            payloads: vec![sealed(json_payload(&serde_json::to_value(&input)?))],
         }),
         identity: client.identity(),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -127,7 +131,7 @@ pub(crate) async fn signal_with_start(
         workflow_id_conflict_policy: WorkflowIdConflictPolicy::UseExisting as i32,
         signal_name: signal.to_owned(),
         signal_input: Some(Payloads {
-            payloads: vec![json_payload(payload)],
+            payloads: vec![sealed(json_payload(payload))],
         }),
         search_attributes: Some(search_attributes(&options.search_attributes)),
         user_metadata: options.summary.as_ref().map(|s| UserMetadata {
@@ -167,7 +171,7 @@ pub(crate) async fn signal(
         }),
         signal_name: signal.to_owned(),
         input: Some(Payloads {
-            payloads: vec![json_payload(payload)],
+            payloads: vec![sealed(json_payload(payload))],
         }),
         identity: client.identity(),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -283,6 +287,24 @@ fn indexed_type(kind: &str) -> IndexedValueType {
         "Datetime" => IndexedValueType::Datetime,
         "Double" => IndexedValueType::Double,
         _ => IndexedValueType::Unspecified,
+    }
+}
+
+static CODEC: OnceLock<Keys> = OnceLock::new();
+
+/// Encrypts every payload this process sends or receives with `keys`; set
+/// once at start-up, before the first connection.
+pub(crate) fn use_codec(keys: Keys) {
+    // A second call keeps the first keys; start-up makes only one.
+    let _ = CODEC.set(keys);
+}
+
+/// A payload sent through raw gRPC, encrypted when a codec is in use (the
+/// typed client applies it by itself).
+fn sealed(payload: Payload) -> Payload {
+    match CODEC.get() {
+        Some(keys) => keys.encrypt(&payload),
+        None => payload,
     }
 }
 

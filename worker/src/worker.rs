@@ -121,7 +121,7 @@ fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
     Runtime::from_current_tokio(options).context("creating the Temporal runtime")
 }
 
-async fn wait_for_shutdown(stop: Option<tokio::sync::oneshot::Receiver<()>>) {
+pub(crate) async fn wait_for_shutdown(stop: Option<tokio::sync::oneshot::Receiver<()>>) {
     let mut terminate =
         signal(SignalKind::terminate()).expect("installing a SIGTERM handler succeeds");
     let stop = async {

@@ -196,3 +196,126 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(output.status.code(), Some(101));
 }
+
+#[test]
+fn encrypted_payloads_are_unreadable_in_temporal_and_readable_through_the_codec() {
+    use base64::Engine as _;
+
+    use crate::harness::{bundle, describe, free_port, stack, unique, wait_until};
+
+    let stack = stack();
+    let keys = "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=,k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let queue = unique("codec");
+    let mut worker = Command::new(crate::harness::BIN);
+    worker.arg("worker");
+    stack.configure(&mut worker);
+    worker
+        .env("HANDOFF_TASK_QUEUE", &queue)
+        .env("HANDOFF_CODEC_KEYS", keys)
+        .env("HANDOFF_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::harness::with_parent_death_signal(&mut worker);
+    let mut worker = worker.spawn().unwrap();
+
+    let id = unique("sealed");
+    let deal = format!("manual:{id}");
+    let with_keys = [
+        ("HANDOFF_CODEC_KEYS", keys),
+        ("HANDOFF_TASK_QUEUE", queue.as_str()),
+    ];
+    let file = stack.write_json(&bundle(&id, "smb"));
+    let output = stack.handoff_with(&["deal", "start", file.to_str().unwrap()], &with_keys);
+    assert!(output.status.success(), "{}", describe(&output));
+    let data = json!({}).to_string();
+    let output = stack.handoff_with(
+        &["deal", "signal", &deal, "contract_signed", "--data", &data],
+        &with_keys,
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let status: serde_json::Value =
+        wait_until("day 0 through the codec", Duration::from_secs(30), || {
+            let output = stack.handoff_with(&["deal", "status", &deal, "--json"], &with_keys);
+            let status: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+            (!status["day0"].is_null()).then_some(status)
+        });
+    assert_eq!(status["stage"], "kickoff");
+
+    // At rest in Temporal: no bundle text, only ciphertext.
+    let history = Command::new(crate::harness::temporal_bin())
+        .args([
+            "workflow",
+            "show",
+            "--address",
+            &stack.address,
+            "-o",
+            "json",
+            "-w",
+        ])
+        .arg(format!("handoff-manual-{id}"))
+        .output()
+        .unwrap();
+    let history = String::from_utf8_lossy(&history.stdout).into_owned();
+    assert!(
+        history.contains("YmluYXJ5L2VuY3J5cHRlZA=="),
+        "binary/encrypted payloads"
+    );
+    assert!(!history.contains("Example Corp") && !history.contains("a.person@example.com"));
+    // Without the keys, the status cannot be read.
+    let blind = stack.handoff(&["deal", "status", &deal, "--json"]);
+    assert!(!blind.status.success());
+
+    // Temporal UI's codec server opens what the history holds.
+    let port = free_port();
+    let mut server = Command::new(crate::harness::BIN);
+    server
+        .args(["codec-server", "--listen", &format!("127.0.0.1:{port}")])
+        .env("HANDOFF_CODEC_KEYS", keys)
+        .env("HANDOFF_CODEC_TOKEN", "operator-token")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::harness::with_parent_death_signal(&mut server);
+    let mut server = server.spawn().unwrap();
+    let events: serde_json::Value = serde_json::from_str(&history).unwrap();
+    let signal = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED")
+        .unwrap();
+    let body = json!({ "payloads": signal["workflowExecutionSignaledEventAttributes"]["input"]["payloads"] });
+    let decoded = wait_until("the codec server", Duration::from_secs(20), || {
+        post_json(port, "/decode", Some("operator-token"), &body.to_string())
+    });
+    assert!(decoded.starts_with("HTTP/1.1 200"), "{decoded}");
+    let plain: serde_json::Value =
+        serde_json::from_str(decoded.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(plain["payloads"][0]["data"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8_lossy(&data).contains("Example Corp"));
+    let refused = post_json(port, "/decode", None, &body.to_string()).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+
+    for child in [&mut server, &mut worker] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 POST over a loopback socket; `None` until it connects.
+fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
