@@ -353,3 +353,60 @@ fn a_burst_of_signals_across_continue_as_new_loses_nothing() {
     });
     assert!(runs > 1);
 }
+
+#[test]
+fn no_contact_name_or_e_mail_reaches_the_logs() {
+    let stack = stack();
+    // A worker of its own, logging everything down to debug.
+    let queue = unique("private-queue");
+    let log = stack.dir.join(format!("{queue}.log"));
+    let mut worker = std::process::Command::new(crate::harness::BIN);
+    worker.arg("worker");
+    stack.configure(&mut worker);
+    worker
+        .env("HANDOFF_TASK_QUEUE", &queue)
+        .env("HANDOFF_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env(
+            "HANDOFF_METRICS_ADDR",
+            format!("127.0.0.1:{}", crate::harness::free_port()),
+        );
+    let pid = crate::harness::keep_alive(worker, &log);
+
+    let id = unique("private");
+    let deal = format!("manual:{id}");
+    let mut private = bundle(&id, "smb");
+    private["contacts"] = json!([{ "name": "Zelda Quintanilla-Okafor", "role": "champion",
+                                   "email": "zelda.q-okafor@customer.example" }]);
+    let on_queue = ["--task-queue", queue.as_str()];
+    stack.start(&private, &["--time-scale", "3600", "--task-queue", &queue]);
+    stack.signal(&deal, "contract_signed", json!({}), &on_queue);
+    stack.signal(&deal, "kickoff_held", json!({}), &on_queue);
+    // A malformed amendment with the contact in it: rejected, and not logged.
+    stack.signal(
+        &deal,
+        "closed_won",
+        json!({"bundle": {"contacts": private["contacts"]}}),
+        &on_queue,
+    );
+    waive_all(stack, &deal);
+    stack.wait_status(&deal, "completion", QUICK, |s| s["stage"] == "completed");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&id), "the log covers this handoff");
+    assert!(!text.contains("Zelda") && !text.contains("Quintanilla"));
+    assert!(!text.contains("zelda.q-okafor@customer.example"));
+}
+
+fn waive_all(stack: &Stack, deal: &str) {
+    stack.wait_status(deal, "milestones armed", QUICK, |s| {
+        s["milestones"][4].is_object()
+    });
+    for milestone in handoff_milestones() {
+        let data = json!({"milestone": milestone, "reason": "pilot"}).to_string();
+        // A milestone already met rejects its waiver; that is fine here.
+        stack.handoff(&["deal", "update", deal, "waive_milestone", "--data", &data]);
+    }
+}
