@@ -3,6 +3,7 @@
 // Test support code panics on setup failures by design.
 #![allow(clippy::unwrap_used)]
 
+mod faults;
 mod harness;
 mod histories;
 mod lifecycle;
