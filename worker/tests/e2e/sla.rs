@@ -410,3 +410,47 @@ fn waive_all(stack: &Stack, deal: &str) {
         stack.handoff(&["deal", "update", deal, "waive_milestone", "--data", &data]);
     }
 }
+
+#[test]
+fn a_handoff_lives_its_months_and_completes_when_first_value_arrives() {
+    let stack = stack();
+    // 172800: two business days a second, so day 90 is 45 s away and the
+    // first value, sent 25 s in, has 20 s of margin.
+    let (_, deal) = started(stack, "months", "mid_market", "172800");
+    stack.signal(&deal, "kickoff_held", json!({}), &[]);
+    stack.signal(
+        &deal,
+        "milestone_reached",
+        json!({"milestone": "data_mapping"}),
+        &[],
+    );
+    stack.signal(
+        &deal,
+        "milestone_reached",
+        json!({"milestone": "first_integration_test"}),
+        &[],
+    );
+    stack.signal(&deal, "adoption_reported", json!({"rate": 0.8}), &[]);
+    wait_wall(Duration::from_secs(25));
+    let status = stack.wait_status(&deal, "onboarding", QUICK, |s| s["stage"] == "onboarding");
+    assert_eq!(milestone(&status, "first_value")["status"], "pending");
+    stack.signal(
+        &deal,
+        "milestone_reached",
+        json!({"milestone": "first_value", "evidence": "latency down to 4 minutes"}),
+        &[],
+    );
+    let status = stack.wait_status(&deal, "completion", QUICK, |s| s["stage"] == "completed");
+    let day0 = instant(&status["day0"]);
+    let first_value = instant(&milestone(&status, "first_value")["met_at"]);
+    assert!(
+        first_value - day0 > chrono::Duration::days(40),
+        "{day0} → {first_value}"
+    );
+    assert_eq!(status["breach_count"], 0);
+    let keys = notification_keys(stack, &deal);
+    assert!(
+        keys.contains(&"remind/first_value/50pct".to_owned()),
+        "{keys:?}"
+    );
+}
