@@ -7,19 +7,22 @@ mod dev;
 mod exit;
 mod import;
 mod ledger_view;
+mod listener;
+mod metrics;
+mod open_handoffs;
+mod report;
+mod telemetry;
 mod temporal;
 mod terminal;
 mod worker;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 use handoff_activities::ledger::Ledger;
 
-use crate::cli::{Cli, Command, DealCommand, LogFormat, NotificationsCommand, TasksCommand};
+use crate::cli::{Cli, Command, DealCommand, NotificationsCommand, TasksCommand};
 use crate::config::Settings;
 use crate::deals::Courier;
 use crate::exit::Exit;
@@ -31,7 +34,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return report(&error),
     };
-    init_tracing(&cli.command, settings.log_format);
+    let _tracing = telemetry::init(&cli.command, settings.log_format);
     match run(cli.command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => report(&error),
@@ -44,28 +47,6 @@ fn report(error: &anyhow::Error) -> ExitCode {
         terminal::clean_multiline(&format!("{error:#}"))
     );
     ExitCode::from(exit::code_of(error))
-}
-
-/// Long-running commands log at `info`; one-shot commands stay quiet unless
-/// something goes wrong, so their output can be piped.
-fn init_tracing(command: &Command, format: Option<LogFormat>) {
-    let default = match command {
-        Command::Worker | Command::Dev(_) => "info",
-        _ => "warn",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
-        LogFormat::Human
-    } else {
-        LogFormat::Json
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
@@ -81,6 +62,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Notifications(NotificationsCommand::List { deal, json }) => {
             ledger_view::notifications(&open_ledger(&settings).await?, deal.as_deref(), json).await
+        }
+        Command::Report { since, json } => {
+            report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
         }
     }
 }
