@@ -45,11 +45,14 @@ async fn refresh(
             .await?;
         metrics.set_open(stage, count.count() as i64);
     }
-    let until =
-        (Utc::now() + chrono::Duration::hours(24)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let now = Utc::now();
+    let from = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let until = (now + chrono::Duration::hours(24)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    // A paused handoff keeps its last NextDeadline (it is never unset), so
+    // only deadlines still ahead count.
     let due = client
         .count_workflows(
-            format!("{running} AND NextDeadline <= '{until}'"),
+            format!("{running} AND NextDeadline > '{from}' AND NextDeadline <= '{until}'"),
             WorkflowCountOptions::default(),
         )
         .await?;
