@@ -5,6 +5,7 @@
 
 mod harness;
 mod lifecycle;
+mod observability;
 mod sla;
 
 use std::time::Duration;
