@@ -155,3 +155,78 @@ fn status_text(status: MilestoneStatus) -> String {
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    fn item(name: &str, status: MilestoneStatus) -> ReviewItem {
+        ReviewItem {
+            name: name.to_owned(),
+            status,
+            due_at: Utc.with_ymd_and_hms(2026, 3, 10, 4, 59, 59).unwrap(),
+            actual_at: None,
+            escalation_level: 0,
+        }
+    }
+
+    fn review(workflow_id: &str, ended: DateTime<Utc>) -> Review {
+        Review {
+            workflow_id: workflow_id.to_owned(),
+            deal_id: "D-1".to_owned(),
+            source: "manual".to_owned(),
+            outcome: "completed".to_owned(),
+            cancel_reason: None,
+            segment: Some("smb".to_owned()),
+            day0: None,
+            ended_at: Some(ended),
+            gates: vec![item("signature", MilestoneStatus::Met)],
+            milestones: vec![
+                item("kickoff", MilestoneStatus::MetLate),
+                item("adoption", MilestoneStatus::Waived),
+            ],
+            breaches: 1,
+            escalations: 1,
+            time_to_first_value_days: Some(42.5),
+            expected_ttfv_days: Some(45),
+            ttfv_within_expectation: Some(true),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_review_is_recorded_once_and_read_back_by_end_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&format!("sqlite://{}/l.db", dir.path().display()))
+            .await
+            .unwrap();
+        let march = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).unwrap();
+        let june = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
+
+        assert!(ledger.record_review(&review("handoff-manual-a", march)).await.unwrap());
+        assert!(!ledger.record_review(&review("handoff-manual-a", march)).await.unwrap());
+        ledger.record_review(&review("handoff-manual-b", june)).await.unwrap();
+
+        let all = ledger.list_reviews(None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let statuses: Vec<(&str, &str, &str)> = all[0]
+            .items
+            .iter()
+            .map(|i| (i.kind.as_str(), i.name.as_str(), i.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("gate", "signature", "met"),
+                ("milestone", "adoption", "waived"),
+                ("milestone", "kickoff", "met_late")
+            ]
+        );
+        assert_eq!(all[0].time_to_first_value_days, Some(42.5));
+        let since_april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+        let recent = ledger.list_reviews(Some(since_april)).await.unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].workflow_id, "handoff-manual-b");
+    }
+}
