@@ -50,21 +50,7 @@ pub(crate) async fn run(
         ))
     })?;
 
-    let (runtime, sdk_exporter) = runtime()?;
-    let business = BusinessMetrics::new();
-    // The first worker of the process wins; `handoff dev` runs only one.
-    observe::install(Box::new(business.clone()));
-    effects::install(Box::new(business.clone()));
-    let health = Health::default();
-    let metrics_addr = listener::serve(
-        settings.metrics_addr,
-        health.clone(),
-        business.clone(),
-        sdk_exporter,
-    )
-    .await?;
-    open_handoffs::spawn(client.clone(), settings.task_queue.clone(), business);
-
+    let (runtime, health, metrics_addr) = observability(settings, &client).await?;
     let activities = LedgerActivities::new(
         ledger,
         PlanningSettings {
@@ -119,6 +105,31 @@ pub(crate) async fn run(
             Ok(())
         }
     }
+}
+
+/// Starts everything operators see of the worker: the SDK runtime with its
+/// metrics, the business metrics and their sinks, the visibility gauges and
+/// the one listener. Returns the runtime, the health flags and the address
+/// the listener bound.
+async fn observability(
+    settings: &Settings,
+    client: &Client,
+) -> anyhow::Result<(Runtime, Health, SocketAddr)> {
+    let (runtime, sdk_exporter) = runtime()?;
+    let business = BusinessMetrics::new();
+    // The first worker of the process wins; `handoff dev` runs only one.
+    observe::install(Box::new(business.clone()));
+    effects::install(Box::new(business.clone()));
+    let health = Health::default();
+    let metrics_addr = listener::serve(
+        settings.metrics_addr,
+        health.clone(),
+        business.clone(),
+        sdk_exporter,
+    )
+    .await?;
+    open_handoffs::spawn(client.clone(), settings.task_queue.clone(), business);
+    Ok((runtime, health, metrics_addr))
 }
 
 /// The Temporal runtime, with the SDK's metrics on a private loopback port

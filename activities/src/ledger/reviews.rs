@@ -204,9 +204,22 @@ mod tests {
         let march = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).unwrap();
         let june = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
 
-        assert!(ledger.record_review(&review("handoff-manual-a", march)).await.unwrap());
-        assert!(!ledger.record_review(&review("handoff-manual-a", march)).await.unwrap());
-        ledger.record_review(&review("handoff-manual-b", june)).await.unwrap();
+        assert!(
+            ledger
+                .record_review(&review("handoff-manual-a", march))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ledger
+                .record_review(&review("handoff-manual-a", march))
+                .await
+                .unwrap()
+        );
+        ledger
+            .record_review(&review("handoff-manual-b", june))
+            .await
+            .unwrap();
 
         let all = ledger.list_reviews(None).await.unwrap();
         assert_eq!(all.len(), 2);
