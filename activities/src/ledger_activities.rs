@@ -12,12 +12,14 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::{debug, warn};
 
 use handoff_workflows::activity::{
-    CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, TaskUpdates,
+    CancelTasks, CreateTasks, Notification, NotifyOutcome, PlanRequest, REVIEW_FACT, TaskUpdates,
     TasksCancelled, TasksCreated, TasksUpdated,
 };
 use handoff_workflows::playbook::{Plan, Playbook, SegmentBands};
+use handoff_workflows::status::Review;
 
 use crate::calendars;
+use crate::effects;
 use crate::ledger::{Ledger, LedgerError};
 use crate::render;
 
@@ -35,6 +37,9 @@ impl LedgerError {
         ActivityError::from(failure)
     }
 }
+
+/// Sink and channel label of effects that only the ledger holds.
+const LEDGER: &str = "ledger";
 
 /// What the activities need besides the ledger.
 #[derive(Debug, Clone)]
@@ -115,6 +120,7 @@ impl LedgerActivities {
             .insert_tasks(&batch.workflow_id, &batch.trigger, &batch.tasks)
             .await
             .map_err(LedgerError::into_activity_error)?;
+        effects::count_tasks_created(LEDGER, u64::from(created));
         debug!(workflow_id = %batch.workflow_id, trigger = %batch.trigger, created, "tasks recorded");
         Ok(TasksCreated { created })
     }
@@ -161,19 +167,42 @@ impl LedgerActivities {
     ) -> Result<NotifyOutcome, ActivityError> {
         let rendered = render::render(&notification);
         // Recorded before any delivery, so a retry after a crash finds the row.
-        self.ledger
+        let first = self
+            .ledger
             .insert_notification(&notification, &rendered.subject, &rendered.body)
             .await
             .map_err(LedgerError::into_activity_error)?;
+        if let Some(review) = review_of(&notification) {
+            self.ledger
+                .record_review(&review)
+                .await
+                .map_err(LedgerError::into_activity_error)?;
+        }
         // TODO(#4): webhook, Slack and SMTP sinks; until then the ledger is the only channel.
         self.ledger
             .mark_notification(&notification.key, "delivered")
             .await
             .map_err(LedgerError::into_activity_error)?;
+        if first {
+            effects::count_notification(LEDGER, &notification.kind, "delivered");
+        }
         debug!(workflow_id = %notification.workflow_id, kind = %notification.kind, "notification recorded");
         Ok(NotifyOutcome {
             delivered: true,
             detail: None,
         })
+    }
+}
+
+/// The review a `post_close_review` notification carries, if it does.
+fn review_of(notification: &Notification) -> Option<Review> {
+    let text = notification.facts.get(REVIEW_FACT)?;
+    match serde_json::from_str(text) {
+        Ok(review) => Some(review),
+        Err(error) => {
+            // A review the report cannot read must not block the notification.
+            warn!(workflow_id = %notification.workflow_id, error = %error, "review not recorded");
+            None
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Every side effect of the revenue handoff.
 //!
+//! - [`effects`]: counts of delivered effects, handed to the worker's
+//!   metrics.
 //! - [`calendars`]: holiday calendars from the playbook directory's
 //!   `calendars/` files, merged with the built-in sets.
 //! - [`ledger`]: the SQLite audit trail of deals, tasks and notifications.
@@ -9,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod calendars;
+pub mod effects;
 pub mod ledger;
 pub mod ledger_activities;
 pub mod render;

@@ -130,6 +130,18 @@ pub(crate) enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// SLA attainment of finished handoffs per segment and milestone, from the ledger
+    #[command(
+        after_help = "Examples:\n  handoff report\n  handoff report --since 2026-01-01 --json"
+    )]
+    Report {
+        /// Only handoffs that ended at or after this date (UTC) or RFC 3339 instant
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -98,8 +98,10 @@ impl Settings {
         if args.max_history_events.or(file.max_history_events) == Some(0) {
             return Err(Exit::config("max history events must be at least 1"));
         }
-        if task_queue.trim().is_empty() {
-            return Err(Exit::config("task queue must not be empty"));
+        if task_queue.trim().is_empty() || task_queue.contains(['\'', '"']) {
+            return Err(Exit::config(
+                "task queue must not be empty or contain quotes",
+            ));
         }
         Ok(Self {
             task_queue,

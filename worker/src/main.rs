@@ -10,21 +10,22 @@ mod exit;
 mod history;
 mod import;
 mod ledger_view;
+mod listener;
+mod metrics;
+mod open_handoffs;
+mod report;
+mod telemetry;
 mod temporal;
 mod terminal;
 mod worker;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracing_subscriber::EnvFilter;
 
 use handoff_activities::ledger::Ledger;
 
-use crate::cli::{
-    Cli, Command, DealCommand, HistoryCommand, LogFormat, NotificationsCommand, TasksCommand,
-};
+use crate::cli::{Cli, Command, DealCommand, HistoryCommand, NotificationsCommand, TasksCommand};
 use crate::config::Settings;
 use crate::deals::Courier;
 use crate::exit::Exit;
@@ -37,7 +38,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return report(&error),
     };
-    init_tracing(&cli.command, settings.log_format);
+    let _tracing = telemetry::init(&cli.command, settings.log_format);
     if let Some(keys) = settings.codec_keys.clone() {
         temporal::use_codec(keys);
     }
@@ -89,28 +90,6 @@ fn report(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(exit::code_of(error))
 }
 
-/// Long-running commands log at `info`; one-shot commands stay quiet unless
-/// something goes wrong, so their output can be piped.
-fn init_tracing(command: &Command, format: Option<LogFormat>) {
-    let default = match command {
-        Command::Worker | Command::Dev(_) => "info",
-        _ => "warn",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
-        LogFormat::Human
-    } else {
-        LogFormat::Json
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Worker => {
@@ -143,6 +122,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })?;
             let server = codec_server::CodecServer { keys, token };
             codec_server::run(server, args.listen, &args.cors_origin).await
+        }
+        Command::Report { since, json } => {
+            report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
         }
     }
 }

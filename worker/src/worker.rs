@@ -1,5 +1,7 @@
 //! `handoff worker`: polls the task queue until SIGTERM or Ctrl-C.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +9,8 @@ use anyhow::Context as _;
 use temporalio_client::Client;
 use temporalio_common::telemetry::metrics::CoreMeter;
 use temporalio_common::telemetry::{
-    PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
+    HistogramBucketOverrides, PrometheusExporterOptions, TelemetryOptions,
+    start_prometheus_metric_exporter,
 };
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -15,12 +18,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use handoff_activities::ledger::Ledger;
-use handoff_activities::{LedgerActivities, PlanningSettings};
+use handoff_activities::{LedgerActivities, PlanningSettings, effects};
 use handoff_workflows::deal_handoff::DealHandoffWorkflow;
+use handoff_workflows::observe;
 
 use crate::config::Settings;
 use crate::exit::Exit;
-use crate::temporal;
+use crate::listener::{self, Health};
+use crate::metrics::BusinessMetrics;
+use crate::{open_handoffs, temporal};
 
 /// Extra time past the grace period before giving up on a clean shutdown;
 /// the SDK's shutdown can hang when the server stops answering.
@@ -44,7 +50,7 @@ pub(crate) async fn run(
         ))
     })?;
 
-    let runtime = runtime(settings)?;
+    let (runtime, health, metrics_addr) = observability(settings, &client).await?;
     let activities = LedgerActivities::new(
         ledger,
         PlanningSettings {
@@ -61,13 +67,15 @@ pub(crate) async fn run(
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
     let shutdown = worker.shutdown_handle();
-    info!(task_queue = %settings.task_queue, metrics_addr = %settings.metrics_addr, "worker started");
+    info!(task_queue = %settings.task_queue, metrics_addr = %metrics_addr, "worker started");
 
     let grace = settings.shutdown_grace;
+    let draining = health.clone();
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let trigger = async move {
         wait_for_shutdown(stop).await;
         info!(grace_seconds = grace.as_secs(), "shutting down");
+        draining.set_draining();
         shutdown();
         let _ = begun_tx.send(());
         std::future::pending::<()>().await
@@ -79,8 +87,12 @@ pub(crate) async fn run(
         }
     };
     // `Worker::run` is not `Send`, so it is polled here, beside the trigger.
+    let run = async {
+        health.set_polling();
+        worker.run().await
+    };
     tokio::select! {
-        result = worker.run() => match result {
+        result = run => match result {
             Ok(()) => {
                 info!("worker stopped");
                 Ok(())
@@ -95,22 +107,44 @@ pub(crate) async fn run(
     }
 }
 
-fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
+/// Starts everything operators see of the worker: the SDK runtime with its
+/// metrics, the business metrics and their sinks, the visibility gauges and
+/// the one listener. Returns the runtime, the health flags and the address
+/// the listener bound.
+async fn observability(
+    settings: &Settings,
+    client: &Client,
+) -> anyhow::Result<(Runtime, Health, SocketAddr)> {
+    let (runtime, sdk_exporter) = runtime()?;
+    let business = BusinessMetrics::new();
+    // The first worker of the process wins; `handoff dev` runs only one.
+    observe::install(Box::new(business.clone()));
+    effects::install(Box::new(business.clone()));
+    let health = Health::default();
+    let metrics_addr = listener::serve(
+        settings.metrics_addr,
+        health.clone(),
+        business.clone(),
+        sdk_exporter,
+    )
+    .await?;
+    open_handoffs::spawn(client.clone(), settings.task_queue.clone(), business);
+    Ok((runtime, health, metrics_addr))
+}
+
+/// The Temporal runtime, with the SDK's metrics on a private loopback port
+/// that the listener reads.
+fn runtime() -> anyhow::Result<(Runtime, SocketAddr)> {
     let exporter = start_prometheus_metric_exporter(
         PrometheusExporterOptions::builder()
-            .socket_addr(settings.metrics_addr)
+            .socket_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
             .counters_total_suffix(true)
             .unit_suffix(true)
             .use_seconds_for_durations(true)
+            .histogram_bucket_overrides(bucket_overrides())
             .build(),
     )
-    .map_err(|e| {
-        Exit::config(format!(
-            "cannot listen for metrics on {}: {e}",
-            settings.metrics_addr
-        ))
-    })?;
-    // TODO(#5): one listener with /metrics, /healthz and /readyz, and the business metrics.
+    .map_err(|e| Exit::runtime(format!("cannot start the SDK metrics exporter: {e}")))?;
     let telemetry = TelemetryOptions::builder()
         .metrics(exporter.meter.clone() as Arc<dyn CoreMeter>)
         .build();
@@ -118,7 +152,63 @@ fn runtime(settings: &Settings) -> anyhow::Result<Runtime> {
         .telemetry_options(telemetry)
         .build()
         .map_err(|e| Exit::runtime(format!("runtime options: {e}")))?;
-    Runtime::from_current_tokio(options).context("creating the Temporal runtime")
+    let runtime = Runtime::from_current_tokio(options).context("creating the Temporal runtime")?;
+    Ok((runtime, exporter.bound_addr))
+}
+
+/// Histogram buckets (seconds) wide enough for the alert thresholds in
+/// `ops/prometheus/`: the defaults stop at 1 s for workflow task execution
+/// and about 17 minutes for schedule-to-start, where a quantile can never
+/// exceed the top bound. Keys are matched as substrings of the full names,
+/// so they are spelled out with the `temporal_` prefix.
+fn bucket_overrides() -> HistogramBucketOverrides {
+    let schedule_to_start = vec![
+        0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
+    ];
+    let overrides = HashMap::from([
+        (
+            "temporal_workflow_task_schedule_to_start_latency",
+            schedule_to_start.clone(),
+        ),
+        (
+            "temporal_activity_schedule_to_start_latency",
+            schedule_to_start,
+        ),
+        (
+            "temporal_workflow_task_execution_latency",
+            vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0,
+            ],
+        ),
+        (
+            "temporal_workflow_task_replay_latency",
+            vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
+        ),
+        (
+            "temporal_activity_execution_latency",
+            vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ],
+        ),
+        (
+            "temporal_workflow_endtoend_latency",
+            vec![
+                60.0,
+                3600.0,
+                86_400.0,
+                604_800.0,
+                2_592_000.0,
+                7_776_000.0,
+                15_552_000.0,
+            ],
+        ),
+    ]);
+    HistogramBucketOverrides {
+        overrides: overrides
+            .into_iter()
+            .map(|(name, buckets)| (name.to_owned(), buckets))
+            .collect(),
+    }
 }
 
 pub(crate) async fn wait_for_shutdown(stop: Option<tokio::sync::oneshot::Receiver<()>>) {

@@ -190,7 +190,8 @@ pub struct Notification {
     pub key: String,
     /// The handoff's workflow id.
     pub workflow_id: String,
-    /// `reminder`, `escalation`, `milestone_met` or `handoff_cancelled`.
+    /// `reminder`, `escalation`, `milestone_met`, `milestone_met_late`,
+    /// `handoff_cancelled` or `post_close_review`.
     pub kind: String,
     /// Milestone or gate the notification is about, if any.
     pub milestone: Option<String>,
@@ -201,6 +202,10 @@ pub struct Notification {
     /// Facts to render (deal, account, due instant, ...), as text.
     pub facts: BTreeMap<String, String>,
 }
+
+/// Fact of the `post_close_review` notification that carries the whole
+/// [`Review`](crate::status::Review) as JSON, for the ledger's report.
+pub const REVIEW_FACT: &str = "review";
 
 /// What happened to a notification.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

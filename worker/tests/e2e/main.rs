@@ -7,6 +7,7 @@ mod faults;
 mod harness;
 mod histories;
 mod lifecycle;
+mod observability;
 mod sla;
 
 use std::time::Duration;

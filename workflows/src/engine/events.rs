@@ -10,10 +10,12 @@ use super::{
     Stage, TaskRecord, Update,
 };
 use crate::activity::{
-    CancelTasks, PlanRequest, Reach, Recipient, TaskChange, TaskSpec, TaskStatus, TaskUpdates,
+    CancelTasks, PlanRequest, REVIEW_FACT, Reach, Recipient, TaskChange, TaskSpec, TaskStatus,
+    TaskUpdates,
 };
 use crate::bundle::{OWNER_ROLES, ValidBundle};
 use crate::playbook::{Gate, MetBy, Plan, SEGMENTS};
+use crate::status::Review;
 
 impl Handoff {
     /// Applies one decoded event; `Err` is a rejection naming the field.
@@ -673,6 +675,15 @@ impl Handoff {
             review
                 .facts
                 .insert("breaches".into(), self.breach_count.to_string());
+            // The whole review rides along, so the ledger keeps the final
+            // outcomes for `handoff report` without another activity.
+            let mut facts = Review::of(self);
+            facts.outcome = Stage::Completed.as_str().to_owned();
+            facts.ended_at = Some(now);
+            review.facts.insert(
+                REVIEW_FACT.into(),
+                serde_json::to_string(&facts).expect("a review serialises"),
+            );
             out.push(Command::Notify(Box::new(review)));
         }
         self.finish(Stage::Completed, now, out);

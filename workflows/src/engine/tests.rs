@@ -249,6 +249,19 @@ fn a_full_90_day_handoff_met_on_time_completes_with_its_review() {
     assert_eq!(all.last().unwrap(), "finish");
     assert!(!all.iter().any(|l| l.contains("escalate")), "{all:?}");
     let review = crate::status::Review::of(&sim.handoff);
+    // The post-close review carries the final review for the ledger's report.
+    let carried = sim
+        .log
+        .iter()
+        .find_map(|command| match command {
+            Command::Notify(n) if n.kind == "post_close_review" => {
+                n.facts.get(crate::activity::REVIEW_FACT).cloned()
+            }
+            _ => None,
+        })
+        .expect("the review notification carries the review");
+    let carried: crate::status::Review = serde_json::from_str(&carried).unwrap();
+    assert_eq!(carried, review);
     // Signed 2026-03-03 15:00Z, first value 2026-04-20 15:00Z: 48 days.
     assert_eq!(review.time_to_first_value_days, Some(48.0));
     assert_eq!(review.ttfv_within_expectation, Some(true));
