@@ -21,7 +21,7 @@ use temporalio_client::{
 };
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::{
-    Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
+    Header, Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
 };
 use temporalio_common::protos::temporal::api::enums::v1::{
     IndexedValueType, TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -34,7 +34,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
 };
 
 use handoff_workflows::deal_handoff::{
-    DealHandoffWorkflow, HandoffInput, SEARCH_ATTRIBUTES, WORKFLOW_TYPE,
+    DealHandoffWorkflow, HandoffInput, SEARCH_ATTRIBUTES, SENT_AT_HEADER, WORKFLOW_TYPE,
 };
 use handoff_workflows::status::Status;
 
@@ -130,6 +130,7 @@ pub(crate) async fn signal_with_start(
         workflow_id_reuse_policy: WorkflowIdReusePolicy::RejectDuplicate as i32,
         workflow_id_conflict_policy: WorkflowIdConflictPolicy::UseExisting as i32,
         signal_name: signal.to_owned(),
+        header: Some(sent_at_header()),
         signal_input: Some(Payloads {
             payloads: vec![sealed(json_payload(payload))],
         }),
@@ -175,6 +176,7 @@ pub(crate) async fn signal(
         }),
         identity: client.identity(),
         request_id: uuid::Uuid::new_v4().to_string(),
+        header: Some(sent_at_header()),
         ..Default::default()
     };
     let mut raw = client.clone();
@@ -228,7 +230,9 @@ pub(crate) async fn execute_update(
 ) -> anyhow::Result<UpdateOutcome> {
     let handle = client.get_workflow_handle::<DealHandoffWorkflow>(workflow_id);
     let input = RawValue::new(vec![json_payload(payload)]);
-    let options = WorkflowExecuteUpdateOptions::default();
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .header(sent_at_header())
+        .build();
     let result = match name {
         "extend_deadline" => {
             handle
@@ -287,6 +291,19 @@ fn indexed_type(kind: &str) -> IndexedValueType {
         "Datetime" => IndexedValueType::Datetime,
         "Double" => IndexedValueType::Double,
         _ => IndexedValueType::Unspecified,
+    }
+}
+
+/// The header that tells the workflow when a signal or update was sent, so
+/// that an event sent before a deadline counts as before it, however late a
+/// worker gets to it.
+fn sent_at_header() -> Header {
+    let now = chrono::Utc::now().timestamp_millis();
+    Header {
+        fields: HashMap::from([(
+            SENT_AT_HEADER.to_owned(),
+            json_payload(&serde_json::json!(now)),
+        )]),
     }
 }
 

@@ -68,6 +68,10 @@ pub const SEARCH_ATTRIBUTES: [(&str, &str); 9] = [
     ("DealAmount", "Double"),
 ];
 
+/// Header in which clients stamp the wall time (Unix milliseconds) they sent
+/// a signal or update; the handoff applies the event as of then.
+pub const SENT_AT_HEADER: &str = "handoff-sent-at";
+
 /// History length past which a handoff continues as new when its input sets
 /// no limit. The server's own suggestion usually comes first.
 pub const DEFAULT_MAX_HISTORY_EVENTS: u32 = 10_000;
@@ -368,7 +372,8 @@ impl DealHandoffWorkflow {
     }
 
     fn receive(&mut self, ctx: &SyncWorkflowContext<Self>, signal: &str, payload: RawValue) {
-        let now = self.tick(ctx.workflow_time());
+        self.tick(ctx.workflow_time());
+        let now = self.arrival(ctx);
         let decoded = payload_json(&payload)
             .and_then(|value| decode(signal, value, now, &self.handoff.workflow_id));
         match decoded {
@@ -387,6 +392,29 @@ impl DealHandoffWorkflow {
         let observations = self.handoff.drain_observations();
         if !replaying {
             crate::observe::emit(&observations);
+        }
+    }
+
+    /// The business instant a signal or update arrived: when its sender
+    /// stamped it, not when a worker got to it, so an event sent before a
+    /// deadline is applied before the deadline fires even after an outage.
+    /// The stamp is trusted only between the handoff's start and now; an
+    /// event without one arrives now.
+    fn arrival(&self, ctx: &SyncWorkflowContext<Self>) -> DateTime<Utc> {
+        let (Some(clock), Some(wall_now)) = (self.clock, ctx.workflow_time()) else {
+            return self.business_now;
+        };
+        let sent = ctx
+            .headers()
+            .get(SENT_AT_HEADER)
+            .and_then(|payload| serde_json::from_slice::<i64>(&payload.data).ok())
+            .and_then(DateTime::<Utc>::from_timestamp_millis);
+        match sent {
+            Some(sent) => {
+                let wall = sent.clamp(clock.start, DateTime::<Utc>::from(wall_now));
+                clock.to_business(wall)
+            }
+            None => self.business_now,
         }
     }
 
@@ -409,7 +437,8 @@ impl DealHandoffWorkflow {
         name: &str,
         payload: &RawValue,
     ) -> Status {
-        let now = self.tick(ctx.workflow_time());
+        self.tick(ctx.workflow_time());
+        let now = self.arrival(ctx);
         // The validator accepted it; decoding cannot fail differently now.
         if let Ok(update) = payload_json(payload).and_then(|value| decode_update(name, value)) {
             let commands = self.handoff.apply(Event::Update(update), now);

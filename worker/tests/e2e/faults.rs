@@ -202,3 +202,40 @@ fn two_workers_on_one_queue_carry_on_when_one_is_killed() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+// Regression (#3): a signal sent before a deadline but handled after it, by
+// a worker that was stalled, counted as late and escalated.
+#[test]
+fn a_signal_sent_before_a_deadline_counts_as_on_time_after_a_stalled_worker() {
+    let stack = stack();
+    let queue = unique("stalled");
+    let mut worker = stack.spawn_worker(&queue);
+    let id = unique("stalled-deal");
+    let deal = format!("manual:{id}");
+    // 86400: a business day a second; the kickoff is due 3 to 5 s after day 0.
+    stack.start(&bundle(&id, "smb"), &["--task-queue", &queue, "--time-scale", "86400"]);
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    stack.wait_status(&deal, "day 0", QUICK, |s| !s["day0"].is_null());
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGSTOP) };
+    stack.signal(&deal, "kickoff_held", json!({}), &[]);
+    // Well past the kickoff's due instant before the worker wakes up.
+    std::thread::sleep(Duration::from_secs(10));
+    // SAFETY: as above.
+    unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGCONT) };
+
+    let status = stack.wait_status(&deal, "the kickoff resolved", QUICK, |s| {
+        s["milestones"][0]["status"] != "pending"
+    });
+    assert_eq!(status["milestones"][0]["status"], "met", "{status:#}");
+    assert_eq!(status["milestones"][0]["escalation_level"], 0);
+    let escalations: Vec<Value> = stack
+        .notifications(&deal)
+        .into_iter()
+        .filter(|n| n["key"].as_str().unwrap().contains("escalate/kickoff"))
+        .collect();
+    assert!(escalations.is_empty(), "{escalations:#?}");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+}

@@ -303,6 +303,8 @@ fn a_burst_of_signals_across_continue_as_new_loses_nothing() {
     );
     assert!(output.status.success(), "{}", describe(&output));
     stack.signal(&deal, "contract_signed", json!({}), &[]);
+    // The tasks must exist before they can be completed.
+    stack.wait_status(&deal, "day 0", QUICK, |s| !s["day0"].is_null());
 
     // Twelve malformed signals and four task completions, all at once.
     let senders: Vec<_> = (0..16)
@@ -332,9 +334,12 @@ fn a_burst_of_signals_across_continue_as_new_loses_nothing() {
     for sender in senders {
         sender.join().unwrap();
     }
-    let status = stack.wait_status(&deal, "every signal counted", QUICK, |s| {
-        s["rejected_events"]["total"] == 12 && s["tasks"]["done"] == 4
-    });
+    let status = stack.wait_status(
+        &deal,
+        "every signal counted",
+        Duration::from_secs(90),
+        |s| s["rejected_events"]["total"] == 12 && s["tasks"]["done"] == 4,
+    );
     assert_eq!(
         milestone(&status, "kickoff")["status"],
         "met",
