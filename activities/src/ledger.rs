@@ -593,10 +593,38 @@ mod tests {
 
     use super::*;
 
-    async fn ledger() -> (Ledger, tempfile::TempDir) {
+    /// A fresh ledger on each backend: SQLite in a temporary directory, and
+    /// PostgreSQL in a database of its own on the server
+    /// `HANDOFF_TEST_POSTGRES_URL` names (`make test` starts one). Without
+    /// that variable the PostgreSQL cases fail, loudly, unless
+    /// `HANDOFF_TEST_POSTGRES=skip` says to leave them out.
+    async fn ledgers() -> Vec<(Ledger, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/nested/handoff.db", dir.path().display());
-        (Ledger::open(&url).await.unwrap(), dir)
+        let mut ledgers = vec![(Ledger::open(&url).await.unwrap(), Some(dir))];
+        match std::env::var("HANDOFF_TEST_POSTGRES_URL") {
+            Ok(admin) => ledgers.push((postgres_ledger(&admin).await, None)),
+            Err(_) if std::env::var("HANDOFF_TEST_POSTGRES").as_deref() == Ok("skip") => {}
+            Err(_) => panic!(
+                "HANDOFF_TEST_POSTGRES_URL is not set: run `make test`, which starts PostgreSQL, \
+                 or set HANDOFF_TEST_POSTGRES=skip to run the SQLite cases only"
+            ),
+        }
+        ledgers
+    }
+
+    async fn postgres_ledger(admin: &str) -> Ledger {
+        let name = format!("handoff_test_{}", uuid::Uuid::new_v4().simple());
+        let pool = PgPool::connect(admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        let ledger = Ledger::open(&format!("{base}/{name}")).await.unwrap();
+        assert_eq!(ledger.backend(), "postgres");
+        ledger
     }
 
     fn task(key: &str) -> TaskSpec {
@@ -614,55 +642,112 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_batch_creates_nothing_twice() {
-        let (ledger, _dir) = ledger().await;
-        let batch = [task("kickoff"), task("data_migration")];
-        assert_eq!(ledger.insert_tasks("w1", "day0", &batch).await.unwrap(), 2);
-        assert_eq!(ledger.insert_tasks("w1", "day0", &batch).await.unwrap(), 0);
-        assert_eq!(ledger.list_tasks(Some("w1")).await.unwrap().len(), 2);
-        assert_eq!(ledger.list_tasks(Some("w2")).await.unwrap().len(), 0);
+        for (ledger, _dir) in ledgers().await {
+            let batch = [task("kickoff"), task("data_migration")];
+            assert_eq!(ledger.insert_tasks("w1", "day0", &batch).await.unwrap(), 2);
+            assert_eq!(ledger.insert_tasks("w1", "day0", &batch).await.unwrap(), 0);
+            assert_eq!(ledger.list_tasks(Some("w1")).await.unwrap().len(), 2);
+            assert_eq!(ledger.list_tasks(Some("w2")).await.unwrap().len(), 0);
+            assert_eq!(ledger.list_tasks(None).await.unwrap().len(), 2);
+        }
     }
 
     #[tokio::test]
     async fn cancel_closes_only_open_tasks_of_the_deal() {
-        let (ledger, _dir) = ledger().await;
-        ledger
-            .insert_tasks("w1", "day0", &[task("kickoff")])
-            .await
-            .unwrap();
-        ledger
-            .insert_tasks("w2", "day0", &[task("kickoff")])
-            .await
-            .unwrap();
-        assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 1);
-        assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 0);
-        assert_eq!(
-            ledger.list_tasks(Some("w2")).await.unwrap()[0].status,
-            "open"
-        );
+        for (ledger, _dir) in ledgers().await {
+            ledger
+                .insert_tasks("w1", "day0", &[task("kickoff")])
+                .await
+                .unwrap();
+            ledger
+                .insert_tasks("w2", "day0", &[task("kickoff")])
+                .await
+                .unwrap();
+            let done = [TaskChange::status("kickoff", TaskStatus::Done)];
+            assert_eq!(ledger.update_tasks("w2", &done).await.unwrap(), 1);
+            assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 1);
+            assert_eq!(ledger.cancel_tasks("w1").await.unwrap(), 0);
+            assert_eq!(ledger.cancel_tasks("w2").await.unwrap(), 0);
+            assert_eq!(
+                ledger.list_tasks(Some("w2")).await.unwrap()[0].status,
+                "done"
+            );
+        }
     }
 
     #[tokio::test]
     async fn the_registry_remembers_each_deal_once() {
-        let (ledger, _dir) = ledger().await;
-        assert!(!ledger.deal_known("w1").await.unwrap());
-        assert!(
+        for (ledger, _dir) in ledgers().await {
+            assert!(!ledger.deal_known("w1").await.unwrap());
+            assert!(
+                ledger
+                    .record_deal("w1", "manual", "D-1", Some("run"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !ledger
+                    .record_deal("w1", "manual", "D-1", None)
+                    .await
+                    .unwrap()
+            );
+            assert!(ledger.deal_known("w1").await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn notifications_are_recorded_once_and_read_back() {
+        for (ledger, _dir) in ledgers().await {
+            let notification = Notification {
+                key: "w1/remind/kickoff/50pct".into(),
+                workflow_id: "w1".into(),
+                kind: "escalation".into(),
+                milestone: Some("kickoff".into()),
+                level: Some(2),
+                recipients: vec![],
+                facts: Default::default(),
+            };
+            assert!(ledger.insert_notification(&notification, "s", "b").await.unwrap());
+            assert!(!ledger.insert_notification(&notification, "s", "b").await.unwrap());
+            ledger.mark_notification(&notification.key, "delivered").await.unwrap();
+            let rows = ledger.list_notifications(Some("w1")).await.unwrap();
+            assert_eq!((rows[0].level, rows[0].status.as_str()), (Some(2), "delivered"));
+        }
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_recorded_before_and_after_each_send() {
+        for (ledger, _dir) in ledgers().await {
+            let key = "w1/task/kickoff";
+            assert_eq!(ledger.delivery_state(key, "webhook").await.unwrap(), DeliveryState::New);
+            ledger.begin_delivery(key, "webhook").await.unwrap();
+            assert_eq!(
+                ledger.delivery_state(key, "webhook").await.unwrap(),
+                DeliveryState::Sending
+            );
             ledger
-                .record_deal("w1", "manual", "D-1", Some("run"))
+                .finish_delivery(key, "webhook", 1, ("retrying", "retry"), Some("HTTP 503"))
                 .await
-                .unwrap()
-        );
-        assert!(
-            !ledger
-                .record_deal("w1", "manual", "D-1", None)
+                .unwrap();
+            ledger.begin_delivery(key, "webhook").await.unwrap();
+            ledger
+                .finish_delivery(key, "webhook", 2, ("failed", "failed"), Some("HTTP 400: no"))
                 .await
-                .unwrap()
-        );
-        assert!(ledger.deal_known("w1").await.unwrap());
+                .unwrap();
+            assert_eq!(
+                ledger.delivery_state(key, "webhook").await.unwrap(),
+                DeliveryState::Failed("HTTP 400: no".into())
+            );
+            let attempts = ledger.list_attempts(key).await.unwrap();
+            let outcomes: Vec<(i64, &str)> =
+                attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect();
+            assert_eq!(outcomes, [(1, "retry"), (2, "failed")]);
+        }
     }
 
     #[tokio::test]
     async fn unsupported_urls_say_what_to_use() {
         let err = Ledger::open("mysql://x").await.unwrap_err();
-        assert!(err.to_string().contains("sqlite://"), "{err}");
+        assert!(err.to_string().contains("postgres://"), "{err}");
     }
 }
