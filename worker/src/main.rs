@@ -74,6 +74,9 @@ fn init_tracing(command: &Command, format: Option<LogFormat>) {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Worker => {
+            // Configuration errors exit 64 before any connection is tried.
+            worker::load_playbooks(&settings)?;
+            settings.sinks.build()?;
             let client = temporal::connect(None).await?;
             worker::run(&settings, client, None).await
         }

@@ -3,8 +3,10 @@
 // Test support code panics on setup failures by design.
 #![allow(clippy::unwrap_used)]
 
+mod delivery;
 mod harness;
 mod lifecycle;
+mod receiver;
 mod sla;
 
 use std::time::Duration;
