@@ -707,11 +707,27 @@ mod tests {
                 recipients: vec![],
                 facts: Default::default(),
             };
-            assert!(ledger.insert_notification(&notification, "s", "b").await.unwrap());
-            assert!(!ledger.insert_notification(&notification, "s", "b").await.unwrap());
-            ledger.mark_notification(&notification.key, "delivered").await.unwrap();
+            assert!(
+                ledger
+                    .insert_notification(&notification, "s", "b")
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !ledger
+                    .insert_notification(&notification, "s", "b")
+                    .await
+                    .unwrap()
+            );
+            ledger
+                .mark_notification(&notification.key, "delivered")
+                .await
+                .unwrap();
             let rows = ledger.list_notifications(Some("w1")).await.unwrap();
-            assert_eq!((rows[0].level, rows[0].status.as_str()), (Some(2), "delivered"));
+            assert_eq!(
+                (rows[0].level, rows[0].status.as_str()),
+                (Some(2), "delivered")
+            );
         }
     }
 
@@ -719,7 +735,10 @@ mod tests {
     async fn deliveries_are_recorded_before_and_after_each_send() {
         for (ledger, _dir) in ledgers().await {
             let key = "w1/task/kickoff";
-            assert_eq!(ledger.delivery_state(key, "webhook").await.unwrap(), DeliveryState::New);
+            assert_eq!(
+                ledger.delivery_state(key, "webhook").await.unwrap(),
+                DeliveryState::New
+            );
             ledger.begin_delivery(key, "webhook").await.unwrap();
             assert_eq!(
                 ledger.delivery_state(key, "webhook").await.unwrap(),
@@ -731,7 +750,13 @@ mod tests {
                 .unwrap();
             ledger.begin_delivery(key, "webhook").await.unwrap();
             ledger
-                .finish_delivery(key, "webhook", 2, ("failed", "failed"), Some("HTTP 400: no"))
+                .finish_delivery(
+                    key,
+                    "webhook",
+                    2,
+                    ("failed", "failed"),
+                    Some("HTTP 400: no"),
+                )
                 .await
                 .unwrap();
             assert_eq!(
@@ -739,8 +764,10 @@ mod tests {
                 DeliveryState::Failed("HTTP 400: no".into())
             );
             let attempts = ledger.list_attempts(key).await.unwrap();
-            let outcomes: Vec<(i64, &str)> =
-                attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect();
+            let outcomes: Vec<(i64, &str)> = attempts
+                .iter()
+                .map(|a| (a.attempt, a.outcome.as_str()))
+                .collect();
             assert_eq!(outcomes, [(1, "retry"), (2, "failed")]);
         }
     }

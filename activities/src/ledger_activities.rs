@@ -313,7 +313,7 @@ impl LedgerActivities {
                 .await
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
             // Progress, and the channel through which a cancel arrives.
-            let _ = ctx.record_heartbeat(vec![index + 1]);
+            heartbeat(&ctx, index + 1).await;
         }
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
         Ok(TasksCreated { created })
@@ -347,7 +347,7 @@ impl LedgerActivities {
             self.deliver_task(&delivery, &mut tally, &key, body)
                 .await
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
-            let _ = ctx.record_heartbeat(vec![index + 1]);
+            heartbeat(&ctx, index + 1).await;
         }
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
         Ok(TasksUpdated { updated })
@@ -388,7 +388,7 @@ impl LedgerActivities {
             self.deliver_task(&delivery, &mut tally, &key, body)
                 .await
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
-            let _ = ctx.record_heartbeat(vec![index + 1]);
+            heartbeat(&ctx, index + 1).await;
         }
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
         Ok(TasksCancelled { cancelled })
@@ -436,6 +436,13 @@ impl LedgerActivities {
             delivered: true,
             detail: None,
         })
+    }
+}
+
+/// Tells Temporal the activity is alive after `done` sends.
+async fn heartbeat(ctx: &ActivityContext, done: usize) {
+    if let Err(error) = ctx.record_heartbeat(vec![done]).await {
+        warn!(error = %error, "heartbeat not recorded");
     }
 }
 

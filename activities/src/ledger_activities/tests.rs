@@ -252,6 +252,7 @@ async fn smtp_session(
 
 /// Everything one test needs: a ledger, the shipped playbooks and the sinks.
 struct Harness {
+    heartbeats: Arc<std::sync::atomic::AtomicUsize>,
     ledger: Ledger,
     sinks: Sinks,
     playbooks: Arc<LivePlaybooks>,
@@ -264,6 +265,7 @@ impl Harness {
         let url = format!("sqlite://{}/handoff.db", dir.path().display());
         let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../playbooks");
         Self {
+            heartbeats: Arc::default(),
             ledger: Ledger::open(&url).await.unwrap(),
             sinks,
             playbooks: Arc::new(LivePlaybooks::new(PlaybookSet::load(&shipped).unwrap())),
@@ -283,8 +285,12 @@ impl Harness {
             self.playbooks.clone(),
             self.sinks.clone(),
         );
+        let heartbeats = self.heartbeats.clone();
         ActivityEnvironment::builder()
             .register_activities(activities)
+            .on_heartbeat(move |_| {
+                heartbeats.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
             .info(
                 TestActivityInfoOptions::builder()
                     .attempt(attempt)
@@ -349,6 +355,8 @@ async fn signed_task_creations_reach_the_webhook_once_through_retries() {
         .run(LedgerActivities::create_tasks, tasks)
         .await;
     assert_eq!(again.unwrap().created, 0);
+    let heartbeats = harness.heartbeats.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(heartbeats, 4, "one heartbeat per task and attempt");
 
     let received = receiver.received();
     assert_eq!(received.len(), 2, "a retry after success sends nothing");
