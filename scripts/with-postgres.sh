@@ -18,7 +18,7 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
 
-dir=$(mktemp -d /tmp/handoff-pg.XXXXXX)
+dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
