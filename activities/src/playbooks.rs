@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A playbook file states every field of the typed
-//! [`Playbook`](handoff_workflows::playbook::Playbook) plus the message
+//! [`Playbook`] plus the message
 //! templates of each channel (`schema` owns the format and its checks). A
 //! segment without a file gets the built-in playbook; a missing directory
 //! means built-in playbooks and no owner directory.
