@@ -302,7 +302,9 @@ pub fn render(notification: &Notification, templates: &Templates) -> Rendered {
         .unwrap_or_else(|| format!("{} ({{deal}})", fallback.subject));
 
     let facts = facts_of(notification);
-    let plain = |name: &str| facts.get(name).map(|value| strip_controls(value));
+    // The ledger and the webhook get CRM text as given; e-mail and Slack get
+    // it without control characters, escaped for their markup.
+    let plain = |name: &str| facts.get(name).cloned();
     let escaped = |name: &str| {
         facts
             .get(name)
@@ -314,7 +316,7 @@ pub fn render(notification: &Notification, templates: &Templates) -> Rendered {
     let body = fill(&email.body, &plain).unwrap_or_else(|_| email.body.clone());
     let slack = fill(&slack, &escaped).unwrap_or_else(|_| escape_slack(&slack));
     Rendered {
-        html: html_of(&body),
+        html: html_of(&strip_controls(&body)),
         subject,
         body,
         slack,
@@ -412,7 +414,7 @@ fn html_of(body: &str) -> String {
 
 /// Control characters other than newline and tab removed: CRM text must not
 /// forge headers or move a terminal's cursor.
-fn strip_controls(text: &str) -> String {
+pub fn strip_controls(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect()
@@ -464,11 +466,12 @@ mod tests {
                 .contains("&lt;!channel&gt; Acme &amp; &lt;b&gt;Sons&lt;/b&gt;")
         );
         assert!(!rendered.html.contains("<b>Sons"));
-        assert!(rendered.body.contains("<!channel> Acme & <b>Sons</b>"));
-        assert!(!rendered.body.contains('\u{7}'));
+        // Stored as given; the e-mail parts drop the control character.
+        assert!(rendered.body.contains("<!channel> Acme & <b>Sons</b>\u{7}"));
+        assert!(!rendered.html.contains('\u{7}'));
         assert_eq!(
             rendered.subject,
-            "Escalation level 3: kickoff for <!channel> Acme & <b>Sons</b> missed its due date"
+            "Escalation level 3: kickoff for <!channel> Acme & <b>Sons</b>\u{7} missed its due date"
         );
     }
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::directory::Addressee;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
-use crate::render::Rendered;
+use crate::render::{Rendered, strip_controls};
 
 pub use http::{HttpSink, HttpSinkError, signature_of};
 pub use smtp::{Email, SmtpConfig, SmtpSink, SmtpSinkError, SmtpTls, message_id_of};
@@ -262,8 +262,8 @@ pub async fn smtp_email(
     smtp.send(&Email {
         key,
         to: &to,
-        subject: &rendered.subject,
-        text: &rendered.body,
+        subject: &strip_controls(&rendered.subject),
+        text: &strip_controls(&rendered.body),
         html: &rendered.html,
     })
     .await
