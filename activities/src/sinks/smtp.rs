@@ -101,6 +101,8 @@ impl SmtpSink {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(relay_error)?
             }
         };
+        // TODO(#4): a connection pool (lettre's `pool` feature) once volume
+        // makes one connection per message too slow.
         let mut builder = builder.port(config.port).timeout(Some(config.timeout));
         if let Some((user, password)) = &config.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));

@@ -825,6 +825,8 @@ impl Handoff {
             .chain(self.milestones.iter_mut())
         {
             if clock.owner_role == role && !clock.status.is_resolved() {
+                // TODO(#4): re-snap pending reminders to the new owner's
+                // timezone — needs a replay-safe reschedule like `extend`.
                 clock.owner = handle.to_owned();
             }
         }
