@@ -213,7 +213,10 @@ fn a_signal_sent_before_a_deadline_counts_as_on_time_after_a_stalled_worker() {
     let id = unique("stalled-deal");
     let deal = format!("manual:{id}");
     // 86400: a business day a second; the kickoff is due 3 to 5 s after day 0.
-    stack.start(&bundle(&id, "smb"), &["--task-queue", &queue, "--time-scale", "86400"]);
+    stack.start(
+        &bundle(&id, "smb"),
+        &["--task-queue", &queue, "--time-scale", "86400"],
+    );
     stack.signal(&deal, "contract_signed", json!({}), &[]);
     stack.wait_status(&deal, "day 0", QUICK, |s| !s["day0"].is_null());
 
