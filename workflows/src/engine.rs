@@ -27,7 +27,7 @@ use crate::activity::{
 };
 use crate::bundle::ValidBundle;
 use crate::calendar::{BusinessCalendar, Holidays};
-use crate::playbook::{Audience, DueRule, Gate, Plan, Playbook, TaskTemplate};
+use crate::playbook::{Audience, Gate, Plan, Playbook, TaskTemplate};
 
 pub use sla::{MilestoneStatus, Reminder, ReminderState, Sla};
 
@@ -810,6 +810,21 @@ impl Handoff {
         }
     }
 
+    /// The handles holding `roles` on this deal, reached directly.
+    fn role_recipients(&self, roles: &[&str]) -> Vec<Recipient> {
+        let Some(plan) = self.plan.as_ref() else {
+            return Vec::new();
+        };
+        roles
+            .iter()
+            .map(|role| Recipient {
+                role: (*role).to_owned(),
+                handle: plan.owner(role),
+                reach: Reach::Direct,
+            })
+            .collect()
+    }
+
     /// Recipients with duplicates removed, in first-seen order.
     fn dedup(recipients: Vec<Recipient>) -> Vec<Recipient> {
         let mut seen = BTreeSet::new();
@@ -887,14 +902,6 @@ struct Outbox {
 impl Outbox {
     fn push(&mut self, command: Command) {
         self.commands.push(command);
-    }
-}
-
-/// A due rule as a human reads it, for task titles and summaries.
-pub fn describe_rule(rule: DueRule) -> String {
-    match rule {
-        DueRule::BusinessDays(days) => format!("{days} business days"),
-        DueRule::CalendarDays(days) => format!("day {days}"),
     }
 }
 

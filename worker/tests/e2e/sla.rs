@@ -6,6 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use handoff_workflows::playbook::MILESTONES;
+
 use crate::harness::{Stack, bundle, describe, stack, unique, wait_until};
 
 const QUICK: Duration = Duration::from_secs(30);
@@ -103,7 +105,7 @@ fn every_milestone_met_completes_the_handoff_with_its_review() {
         let keys = notification_keys(stack, &deal);
         keys.contains(&"review".to_owned()).then_some(keys)
     });
-    for milestone in handoff_milestones() {
+    for milestone in MILESTONES {
         assert!(keys.contains(&format!("met/{milestone}")), "{keys:?}");
     }
     let tasks = stack.tasks(&deal);
@@ -114,16 +116,6 @@ fn every_milestone_met_completes_the_handoff_with_its_review() {
     );
     assert!(tasks.iter().any(|t| t["key"] == "success_plan"));
     assert!(id.starts_with("full"));
-}
-
-fn handoff_milestones() -> [&'static str; 5] {
-    [
-        "kickoff",
-        "data_mapping",
-        "first_integration_test",
-        "adoption",
-        "first_value",
-    ]
 }
 
 #[test]
@@ -409,7 +401,7 @@ fn waive_all(stack: &Stack, deal: &str) {
     stack.wait_status(deal, "milestones armed", QUICK, |s| {
         s["milestones"][4].is_object()
     });
-    for milestone in handoff_milestones() {
+    for milestone in MILESTONES {
         let data = json!({"milestone": milestone, "reason": "pilot"}).to_string();
         // A milestone already met rejects its waiver; that is fine here.
         stack.handoff(&["deal", "update", deal, "waive_milestone", "--data", &data]);

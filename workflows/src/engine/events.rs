@@ -628,15 +628,8 @@ impl Handoff {
                 }
             }
         }
-        if let Some(plan) = self.plan.as_ref() {
-            let recipients = ["handoff_owner", "account_executive"]
-                .iter()
-                .map(|role| Recipient {
-                    role: (*role).to_owned(),
-                    handle: plan.owner(role),
-                    reach: Reach::Direct,
-                })
-                .collect();
+        if self.plan.is_some() {
+            let recipients = self.role_recipients(&["handoff_owner", "account_executive"]);
             let mut news =
                 self.notification("cancelled", "handoff_cancelled", None, None, recipients);
             news.facts.insert("reason".into(), reason.to_owned());
@@ -652,15 +645,8 @@ impl Handoff {
     /// Every milestone is resolved, or the handoff closed: the review goes to
     /// customer success and the handoff completes.
     pub(super) fn complete(&mut self, now: DateTime<Utc>, out: &mut Outbox) {
-        if let Some(plan) = self.plan.as_ref() {
-            let recipients = ["customer_success_manager", "handoff_owner"]
-                .iter()
-                .map(|role| Recipient {
-                    role: (*role).to_owned(),
-                    handle: plan.owner(role),
-                    reach: Reach::Direct,
-                })
-                .collect();
+        if self.plan.is_some() {
+            let recipients = self.role_recipients(&["customer_success_manager", "handoff_owner"]);
             let mut review =
                 self.notification("review", "post_close_review", None, None, recipients);
             let met = self
