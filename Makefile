@@ -22,7 +22,7 @@ export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
 	@echo "make stop  stop what make run started"
-	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server"
+	@echo "make test  formatting, lints, unit and integration tests against a real Temporal server and PostgreSQL"
 	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
 
 deps: protoc $(TEMPORAL)
@@ -64,6 +64,9 @@ lint: deps
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/check-markers.sh
 
+# The ledger tests run on SQLite and on a throwaway PostgreSQL server
+# (installed from the Debian packages when missing) that the script starts.
 test: lint
-	cargo test --workspace --all-targets
+	scripts/with-postgres.sh cargo test --workspace --all-targets
+	cargo run --quiet --bin handoff -- playbook check playbooks
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

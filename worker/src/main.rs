@@ -7,6 +7,7 @@ mod dev;
 mod exit;
 mod import;
 mod ledger_view;
+mod playbook;
 mod temporal;
 mod terminal;
 mod worker;
@@ -19,7 +20,9 @@ use tracing_subscriber::EnvFilter;
 
 use handoff_activities::ledger::Ledger;
 
-use crate::cli::{Cli, Command, DealCommand, LogFormat, NotificationsCommand, TasksCommand};
+use crate::cli::{
+    Cli, Command, DealCommand, LogFormat, NotificationsCommand, PlaybookCommand, TasksCommand,
+};
 use crate::config::Settings;
 use crate::deals::Courier;
 use crate::exit::Exit;
@@ -71,6 +74,9 @@ fn init_tracing(command: &Command, format: Option<LogFormat>) {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Worker => {
+            // Configuration errors exit 64 before any connection is tried.
+            worker::load_playbooks(&settings)?;
+            settings.sinks.build()?;
             let client = temporal::connect(None).await?;
             worker::run(&settings, client, None).await
         }
@@ -81,6 +87,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Notifications(NotificationsCommand::List { deal, json }) => {
             ledger_view::notifications(&open_ledger(&settings).await?, deal.as_deref(), json).await
+        }
+        Command::Playbook(PlaybookCommand::Check { dir }) => {
+            playbook::check(&dir, settings.directory_file.as_deref())
+        }
+        Command::Playbook(PlaybookCommand::Show {
+            segment,
+            dir,
+            closed_won_at,
+            timezone,
+            calendar,
+        }) => {
+            let sample = playbook::Sample {
+                segment,
+                closed_won_at,
+                timezone,
+                calendar,
+            };
+            playbook::show(&settings, dir.as_deref(), &sample)
         }
     }
 }

@@ -209,6 +209,12 @@ impl Stack {
 
     /// Starts a standalone `handoff worker` on `task_queue`.
     pub(crate) fn spawn_worker(&self, task_queue: &str) -> Child {
+        self.spawn_worker_with(task_queue, &[])
+    }
+
+    /// Starts a standalone `handoff worker` on `task_queue` with extra
+    /// environment.
+    pub(crate) fn spawn_worker_with(&self, task_queue: &str, env: &[(&str, &str)]) -> Child {
         let mut command = Command::new(BIN);
         command.arg("worker");
         self.configure(&mut command);
@@ -216,6 +222,9 @@ impl Stack {
             .env("HANDOFF_TASK_QUEUE", task_queue)
             .env("HANDOFF_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
             .env("HANDOFF_SHUTDOWN_GRACE_SECONDS", "5");
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let log =
             std::fs::File::create(self.dir.join(format!("worker-{}.log", unique(task_queue))))
                 .unwrap();
