@@ -25,7 +25,7 @@ export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
 	@echo "make stop  stop what make run started"
-	@echo "make test  formatting, lints, alert rule and Dockerfile checks, unit and integration tests against a real Temporal server"
+	@echo "make test  formatting, lints, alert rule and Dockerfile checks, playbook check, unit and integration tests against a real Temporal server and PostgreSQL"
 	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
 	@echo "make histories  record tests/histories/ for the replay test (after a deliberate workflow change)"
 
@@ -87,8 +87,11 @@ ops-check: ops-deps
 	promtool check config --syntax-only docker/prometheus/prometheus.yml
 	$(HADOLINT) docker/Dockerfile
 
+# The ledger tests run on SQLite and on a throwaway PostgreSQL server
+# (installed from the Debian packages when missing) that the script starts.
 test: lint ops-check
-	cargo test --workspace --all-targets
+	scripts/with-postgres.sh cargo test --workspace --all-targets
+	cargo run --quiet --bin handoff -- playbook check playbooks
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 	$(MAKE) guard-probe
 

@@ -51,7 +51,7 @@ pub(crate) struct SettingsArgs {
     /// Business seconds per wall second for new handoffs; 86400 runs a day a second [default: 1]
     #[arg(long, global = true, env = "HANDOFF_TIME_SCALE", value_name = "N")]
     pub(crate) time_scale: Option<u32>,
-    /// Directory of playbooks and holiday calendars [default: playbooks]
+    /// Directory of playbooks, the owner directory and holiday calendars [default: playbooks]
     #[arg(long, global = true, env = "HANDOFF_PLAYBOOK_DIR", value_name = "DIR")]
     pub(crate) playbook_dir: Option<PathBuf>,
     /// Payload encryption keys, id:base64key[,id:base64key...]: the first encrypts, all decrypt
@@ -64,6 +64,16 @@ pub(crate) struct SettingsArgs {
         value_name = "KEYS"
     )]
     pub(crate) codec_keys: Option<String>,
+    /// Owner directory file [default: directory.toml in the playbook directory]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_DIRECTORY_FILE",
+        value_name = "FILE"
+    )]
+    pub(crate) directory_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) sinks: SinkArgs,
     /// History length at which a new handoff continues as new [default: 10000]
     #[arg(
         long,
@@ -83,6 +93,82 @@ pub(crate) struct SettingsArgs {
     /// Log format [default: human on a terminal, json otherwise]
     #[arg(long, global = true, env = "HANDOFF_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
+}
+
+/// Sink settings; secrets come from the environment only.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Sinks")]
+pub(crate) struct SinkArgs {
+    /// Generic webhook that receives tasks and notifications
+    #[arg(long, global = true, env = "HANDOFF_WEBHOOK_URL", value_name = "URL")]
+    pub(crate) webhook_url: Option<String>,
+    /// Key of the webhook's X-Handoff-Signature HMAC (environment only)
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_WEBHOOK_SECRET",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) webhook_secret: Option<String>,
+    /// Slack-compatible incoming webhook URL (it is a secret: prefer the environment)
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_SLACK_WEBHOOK_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) slack_webhook_url: Option<String>,
+    /// SMTP relay host; e-mail is off without one
+    #[arg(long, global = true, env = "HANDOFF_SMTP_HOST", value_name = "HOST")]
+    pub(crate) smtp_host: Option<String>,
+    /// SMTP port [default: 587, or 465 with --smtp-tls tls, 25 with none]
+    #[arg(long, global = true, env = "HANDOFF_SMTP_PORT", value_name = "PORT")]
+    pub(crate) smtp_port: Option<u16>,
+    /// SMTP transport security: starttls, tls or none [default: starttls]
+    #[arg(long, global = true, env = "HANDOFF_SMTP_TLS", value_name = "MODE")]
+    pub(crate) smtp_tls: Option<SmtpTlsArg>,
+    /// SMTP user name; authentication is off without one
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_SMTP_USERNAME",
+        value_name = "USER"
+    )]
+    pub(crate) smtp_username: Option<String>,
+    /// SMTP password (environment only)
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_SMTP_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) smtp_password: Option<String>,
+    /// Sender of e-mails, e.g. "Handoff <handoff@example.com>"
+    #[arg(long, global = true, env = "HANDOFF_SMTP_FROM", value_name = "MAILBOX")]
+    pub(crate) smtp_from: Option<String>,
+    /// Seconds one send to a sink may take [default: 10]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_SINK_TIMEOUT_SECONDS",
+        value_name = "SECONDS"
+    )]
+    pub(crate) sink_timeout_seconds: Option<u64>,
+}
+
+/// `--smtp-tls` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SmtpTlsArg {
+    /// STARTTLS after connecting, required
+    Starttls,
+    /// TLS from the first byte (SMTPS)
+    Tls,
+    /// No TLS (local relays only)
+    None,
 }
 
 /// How logs are written.
@@ -142,6 +228,9 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check playbooks and show the plan they give
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -181,6 +270,35 @@ pub(crate) enum HistoryCommand {
         /// Path prefix of the files written
         #[arg(long, value_name = "PREFIX")]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PlaybookCommand {
+    /// Validate a playbook directory: every problem as file:line: message
+    #[command(after_help = "Exits 0 when the directory is valid, 64 otherwise.")]
+    Check {
+        /// The directory (playbooks, directory.toml, calendars/)
+        dir: PathBuf,
+    },
+    /// Print the effective plan of a segment for a sample deal
+    #[command(after_help = "Examples:\n  handoff playbook show enterprise\n  \
+                            handoff playbook show smb --dir my-playbooks --closed-won-at 2026-12-18T17:00:00Z")]
+    Show {
+        /// smb, mid_market or enterprise
+        segment: String,
+        /// Playbook directory [default: the playbook_dir setting]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Closed-won instant of the sample deal; its gates pass at once
+        #[arg(long, value_name = "INSTANT", default_value = "2026-03-02T15:00:00Z")]
+        closed_won_at: String,
+        /// Team timezone of the sample deal
+        #[arg(long, value_name = "TZ", default_value = "America/New_York")]
+        timezone: String,
+        /// Holiday calendar of the sample deal
+        #[arg(long, value_name = "NAME", default_value = "US")]
+        calendar: String,
     },
 }
 

@@ -11,9 +11,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use handoff_activities::ledger::DEFAULT_DATABASE_URL;
+use handoff_activities::render::KINDS;
+use handoff_activities::sinks::{Channel, HttpSink, Routes, Sinks, SmtpConfig, SmtpSink, SmtpTls};
 use handoff_workflows::playbook::{Band, SEGMENTS, SegmentBands};
 
-use crate::cli::{LogFormat, SettingsArgs};
+use crate::cli::{LogFormat, SettingsArgs, SmtpTlsArg};
 use crate::codec::Keys;
 use crate::exit::Exit;
 
@@ -21,8 +23,8 @@ use crate::exit::Exit;
 pub(crate) const DEFAULT_TASK_QUEUE: &str = "revenue-handoff";
 /// Default metrics listen address.
 pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
-/// Default fallback owner handle.
-pub(crate) const DEFAULT_FALLBACK_OWNER: &str = "revops-queue";
+/// Default seconds one send to a sink may take.
+const DEFAULT_SINK_TIMEOUT_SECONDS: u64 = 10;
 /// Config file read when `--config` is not given and it exists.
 const DEFAULT_CONFIG_FILE: &str = "handoff.toml";
 
@@ -32,12 +34,18 @@ pub(crate) struct Settings {
     pub(crate) task_queue: String,
     pub(crate) database_url: String,
     pub(crate) metrics_addr: SocketAddr,
-    pub(crate) fallback_owner: String,
+    /// Handle owning roles a bundle leaves empty; `None` takes the owner
+    /// directory's, else `revops-queue`.
+    pub(crate) fallback_owner: Option<String>,
     pub(crate) time_scale: u32,
-    /// Directory of playbooks and holiday calendars.
+    /// Directory of playbooks, the owner directory and holiday calendars.
     pub(crate) playbook_dir: PathBuf,
     /// Payload encryption keys, when payloads are encrypted.
     pub(crate) codec_keys: Option<Keys>,
+    /// Owner directory file, when not `directory.toml` in `playbook_dir`.
+    pub(crate) directory_file: Option<PathBuf>,
+    /// Where tasks and notifications go.
+    pub(crate) sinks: SinkSettings,
     /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
     pub(crate) max_history_events: Option<u32>,
     pub(crate) shutdown_grace: Duration,
@@ -58,12 +66,210 @@ struct FileConfig {
     time_scale: Option<u32>,
     max_history_events: Option<u32>,
     playbook_dir: Option<PathBuf>,
+    directory_file: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
     log_format: Option<LogFormat>,
     #[serde(default)]
     crm: CrmConfig,
     #[serde(default)]
+    sinks: SinksConfig,
+    #[serde(default)]
     segments: SegmentsConfig,
+}
+
+/// `[sinks]` of `handoff.toml`. Secrets are not read from the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinksConfig {
+    timeout_seconds: Option<u64>,
+    #[serde(default)]
+    webhook: WebhookConfig,
+    #[serde(default)]
+    slack: SlackConfig,
+    #[serde(default)]
+    smtp: SmtpFileConfig,
+    /// `tasks`, `default` or a notification kind → channel names.
+    routes: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookConfig {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlackConfig {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<SmtpTlsArg>,
+    username: Option<String>,
+    from: Option<String>,
+}
+
+/// Resolved sink settings; the clients are built by [`SinkSettings::build`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SinkSettings {
+    pub(crate) webhook_url: Option<String>,
+    pub(crate) webhook_secret: Option<String>,
+    pub(crate) slack_url: Option<String>,
+    pub(crate) smtp: Option<SmtpConfig>,
+    pub(crate) timeout: Duration,
+    pub(crate) routes: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl SinkSettings {
+    /// Builds the sink clients and checks the routes.
+    pub(crate) fn build(&self) -> anyhow::Result<Sinks> {
+        let mut sinks = Sinks::default();
+        if let Some(url) = &self.webhook_url {
+            sinks.webhook = Some(
+                HttpSink::try_new(url, self.webhook_secret.clone(), self.timeout)
+                    .map_err(|e| Exit::config(format!("webhook sink: {e}")))?,
+            );
+        }
+        if let Some(url) = &self.slack_url {
+            sinks.slack =
+                Some(HttpSink::try_new(url, None, self.timeout).map_err(|_| {
+                    Exit::config("slack sink: the webhook URL is not an http(s) URL")
+                })?);
+        }
+        if let Some(smtp) = &self.smtp {
+            sinks.email = Some(
+                SmtpSink::try_new(smtp).map_err(|e| Exit::config(format!("smtp sink: {e:#}")))?,
+            );
+        }
+        sinks.routes = match &self.routes {
+            Some(routes) => resolve_routes(routes, &sinks)?,
+            None => sinks.default_routes(),
+        };
+        Ok(sinks)
+    }
+
+    /// The configured channels, for the start-up log (no secrets).
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.webhook_url.is_some() {
+            let signed = if self.webhook_secret.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            };
+            parts.push(format!("webhook ({signed})"));
+        }
+        if self.slack_url.is_some() {
+            parts.push("slack".to_owned());
+        }
+        if let Some(smtp) = &self.smtp {
+            parts.push(format!("email via {}:{}", smtp.host, smtp.port));
+        }
+        if parts.is_empty() {
+            "none (the ledger only)".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn resolve_routes(config: &BTreeMap<String, Vec<String>>, sinks: &Sinks) -> anyhow::Result<Routes> {
+    let mut routes = sinks.default_routes();
+    for (name, channels) in config {
+        let mut resolved = Vec::new();
+        for channel in channels {
+            let Some(channel) = Channel::from_name(channel) else {
+                return Err(Exit::config(format!(
+                    "sinks.routes.{name}: unknown channel {channel:?}; use webhook, slack or email"
+                )));
+            };
+            if !sinks.has(channel) {
+                return Err(Exit::config(format!(
+                    "sinks.routes.{name}: the {channel} sink is not configured"
+                )));
+            }
+            resolved.push(channel);
+        }
+        match name.as_str() {
+            "tasks" => {
+                if resolved.iter().any(|c| *c != Channel::Webhook) {
+                    return Err(Exit::config(
+                        "sinks.routes.tasks: tasks go to the webhook only",
+                    ));
+                }
+                routes.tasks = resolved;
+            }
+            "default" => routes.notifications = resolved,
+            kind if KINDS.contains(&kind) => {
+                routes.by_kind.insert(kind.to_owned(), resolved);
+            }
+            other => {
+                return Err(Exit::config(format!(
+                    "sinks.routes.{other}: not tasks, default or a notification kind ({})",
+                    KINDS.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(routes)
+}
+
+fn resolve_sinks(args: &crate::cli::SinkArgs, file: SinksConfig) -> anyhow::Result<SinkSettings> {
+    let timeout = Duration::from_secs(
+        args.sink_timeout_seconds
+            .or(file.timeout_seconds)
+            .unwrap_or(DEFAULT_SINK_TIMEOUT_SECONDS)
+            .max(1),
+    );
+    let smtp = match args.smtp_host.clone().or(file.smtp.host) {
+        None => None,
+        Some(host) => {
+            let tls = match args.smtp_tls.or(file.smtp.tls) {
+                Some(SmtpTlsArg::None) => SmtpTls::None,
+                Some(SmtpTlsArg::Tls) => SmtpTls::Tls,
+                Some(SmtpTlsArg::Starttls) | None => SmtpTls::Starttls,
+            };
+            let default_port = match tls {
+                SmtpTls::None => 25,
+                SmtpTls::Starttls => 587,
+                SmtpTls::Tls => 465,
+            };
+            let from = args.smtp_from.clone().or(file.smtp.from).ok_or_else(|| {
+                Exit::config("smtp: a sender is required (--smtp-from, HANDOFF_SMTP_FROM or sinks.smtp.from)")
+            })?;
+            let username = args.smtp_username.clone().or(file.smtp.username);
+            let credentials = match (username, args.smtp_password.clone()) {
+                (Some(user), Some(password)) => Some((user, password)),
+                (Some(_), None) => {
+                    return Err(Exit::config(
+                        "smtp: a user name without HANDOFF_SMTP_PASSWORD",
+                    ));
+                }
+                (None, _) => None,
+            };
+            Some(SmtpConfig {
+                host,
+                port: args.smtp_port.or(file.smtp.port).unwrap_or(default_port),
+                tls,
+                credentials,
+                from,
+                timeout,
+            })
+        }
+    };
+    Ok(SinkSettings {
+        webhook_url: args.webhook_url.clone().or(file.webhook.url),
+        webhook_secret: args.webhook_secret.clone(),
+        slack_url: args.slack_webhook_url.clone().or(file.slack.url),
+        smtp,
+        timeout,
+        routes: file.routes,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,8 +290,9 @@ struct SegmentsConfig {
 impl Settings {
     /// Resolves the settings from flags and environment (already merged by clap) and the file.
     pub(crate) fn load(args: &SettingsArgs) -> anyhow::Result<Self> {
-        let file = read_file(args.config.as_deref())?;
-        let bands = resolve_bands(file.segments)?;
+        let mut file = read_file(args.config.as_deref())?;
+        let bands = resolve_bands(std::mem::take(&mut file.segments))?;
+        let sinks = resolve_sinks(&args.sinks, std::mem::take(&mut file.sinks))?;
         let time_scale = args.time_scale.or(file.time_scale).unwrap_or(1);
         if time_scale == 0 {
             return Err(Exit::config("time scale must be at least 1"));
@@ -115,11 +322,7 @@ impl Settings {
                     .parse()
                     .expect("the default address parses")
             }),
-            fallback_owner: args
-                .fallback_owner
-                .clone()
-                .or(file.fallback_owner)
-                .unwrap_or_else(|| DEFAULT_FALLBACK_OWNER.to_owned()),
+            fallback_owner: args.fallback_owner.clone().or(file.fallback_owner),
             time_scale,
             max_history_events: args.max_history_events.or(file.max_history_events),
             codec_keys: args
@@ -133,6 +336,8 @@ impl Settings {
                 .clone()
                 .or(file.playbook_dir)
                 .unwrap_or_else(|| PathBuf::from("playbooks")),
+            directory_file: args.directory_file.clone().or(file.directory_file),
+            sinks,
             shutdown_grace: Duration::from_secs(
                 args.shutdown_grace_seconds
                     .or(file.shutdown_grace_seconds)
@@ -215,7 +420,7 @@ mod tests {
         };
         let settings = Settings::load(&args).unwrap();
         assert_eq!(settings.task_queue, "from-flag");
-        assert_eq!(settings.fallback_owner, "file-owner");
+        assert_eq!(settings.fallback_owner.as_deref(), Some("file-owner"));
         assert_eq!(settings.database_url, DEFAULT_DATABASE_URL);
     }
 

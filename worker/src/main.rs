@@ -13,6 +13,7 @@ mod ledger_view;
 mod listener;
 mod metrics;
 mod open_handoffs;
+mod playbook;
 mod report;
 mod telemetry;
 mod temporal;
@@ -25,7 +26,9 @@ use clap::Parser as _;
 
 use handoff_activities::ledger::Ledger;
 
-use crate::cli::{Cli, Command, DealCommand, HistoryCommand, NotificationsCommand, TasksCommand};
+use crate::cli::{
+    Cli, Command, DealCommand, HistoryCommand, NotificationsCommand, PlaybookCommand, TasksCommand,
+};
 use crate::config::Settings;
 use crate::deals::Courier;
 use crate::exit::Exit;
@@ -93,6 +96,9 @@ fn report(error: &anyhow::Error) -> ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Worker => {
+            // Configuration errors exit 64 before any connection is tried.
+            worker::load_playbooks(&settings)?;
+            settings.sinks.build()?;
             let client = temporal::connect(None).await?;
             worker::run(&settings, client, None).await
         }
@@ -125,6 +131,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Report { since, json } => {
             report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
+        }
+        Command::Playbook(PlaybookCommand::Check { dir }) => {
+            playbook::check(&dir, settings.directory_file.as_deref())
+        }
+        Command::Playbook(PlaybookCommand::Show {
+            segment,
+            dir,
+            closed_won_at,
+            timezone,
+            calendar,
+        }) => {
+            let sample = playbook::Sample {
+                segment,
+                closed_won_at,
+                timezone,
+                calendar,
+            };
+            playbook::show(&settings, dir.as_deref(), &sample)
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use handoff_activities::ledger::Ledger;
+use handoff_activities::playbooks::{LivePlaybooks, PlaybookSet};
 use handoff_activities::{LedgerActivities, PlanningSettings, effects};
 use handoff_workflows::deal_handoff::DealHandoffWorkflow;
 use handoff_workflows::observe;
@@ -39,6 +40,9 @@ pub(crate) async fn run(
     client: Client,
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> anyhow::Result<()> {
+    // Configuration first: a broken playbook never reaches a handoff.
+    let playbooks = load_playbooks(settings)?;
+    let sinks = settings.sinks.build()?;
     let missing = temporal::missing_search_attributes(&client).await?;
     if !missing.is_empty() {
         return Err(Exit::config(missing_search_attributes_message(&missing)));
@@ -51,6 +55,11 @@ pub(crate) async fn run(
     })?;
 
     let (runtime, health, metrics_addr) = observability(settings, &client).await?;
+    info!(
+        sinks = %settings.sinks.describe(),
+        ledger = ledger.backend(),
+        "delivery configured"
+    );
     let activities = LedgerActivities::new(
         ledger,
         PlanningSettings {
@@ -58,6 +67,8 @@ pub(crate) async fn run(
             fallback_owner: settings.fallback_owner.clone(),
             calendars_dir: settings.playbook_dir.join("calendars"),
         },
+        Arc::new(LivePlaybooks::new(playbooks)),
+        sinks,
     );
     let options = WorkerOptions::new(settings.task_queue.clone())
         .register_workflow::<DealHandoffWorkflow>()
@@ -105,6 +116,31 @@ pub(crate) async fn run(
             Ok(())
         }
     }
+}
+
+/// Reads and validates the playbook directory; every problem is named and
+/// the worker does not start.
+pub(crate) fn load_playbooks(settings: &Settings) -> anyhow::Result<PlaybookSet> {
+    let set = PlaybookSet::load_with(&settings.playbook_dir, settings.directory_file.as_deref())
+        .map_err(|error| {
+            let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+            Exit::config(format!("{error}:\n{}", problems.join("\n")))
+        })?;
+    if !set.dir_exists {
+        info!(
+            playbook_dir = %settings.playbook_dir.display(),
+            "no playbook directory: built-in playbooks, no owner directory"
+        );
+    } else {
+        let builtin = set.builtin_segments();
+        info!(
+            playbook_dir = %settings.playbook_dir.display(),
+            builtin_segments = %builtin.join(","),
+            owner_directory = set.directory.is_some(),
+            "playbooks loaded"
+        );
+    }
+    Ok(set)
 }
 
 /// Starts everything operators see of the worker: the SDK runtime with its

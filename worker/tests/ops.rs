@@ -305,7 +305,8 @@ fn kubernetes_pods_run_unprivileged_with_limits_and_their_configuration_exists()
         "the Temporal API key comes from a Secret"
     );
 
-    // Every calendar the playbook volume mounts is a copy of playbooks/calendars.
+    // The playbook volume mounts a copy of every file of playbooks/, and
+    // the directory it makes passes the worker's start-up check.
     let playbooks = config_maps
         .iter()
         .find(|c| c.metadata.name.as_deref() == Some("handoff-playbooks"))
@@ -317,14 +318,34 @@ fn kubernetes_pods_run_unprivileged_with_limits_and_their_configuration_exists()
         .into_iter()
         .find(|v| v.name == "playbooks")
         .unwrap();
+    let mounted = tempfile::tempdir().unwrap();
+    let mut paths = BTreeSet::new();
     for item in volume.config_map.unwrap().items.unwrap() {
         let text = &data[&item.key];
-        if let Some(calendar) = item.path.strip_prefix("calendars/") {
-            let shipped =
-                std::fs::read_to_string(repo().join("playbooks/calendars").join(calendar));
-            assert_eq!(Some(text), shipped.ok().as_ref(), "{} is stale", item.key);
+        let shipped = std::fs::read_to_string(repo().join("playbooks").join(&item.path));
+        assert_eq!(Some(text), shipped.ok().as_ref(), "{} is stale", item.key);
+        let target = mounted.path().join(&item.path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+        paths.insert(item.path);
+    }
+    let mut shipped = BTreeSet::new();
+    for dir in ["", "calendars/"] {
+        for entry in std::fs::read_dir(repo().join("playbooks").join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".toml") {
+                shipped.insert(format!("{dir}{name}"));
+            }
         }
     }
+    assert_eq!(paths, shipped, "the ConfigMap mounts every playbook file");
+    let set = handoff_activities::playbooks::PlaybookSet::load_with(mounted.path(), None)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", e.problems));
+    assert!(
+        set.builtin_segments().is_empty(),
+        "every segment comes from a file"
+    );
+    assert!(set.directory.is_some());
 }
 
 fn compose() -> Value {

@@ -655,7 +655,7 @@ async fn execute(ctx: &Ctx, command: Command, token: Option<WorkflowCancellation
         }
         Command::CreateTasks(batch) => {
             let key = format!("{}/tasks/{}", batch.workflow_id, batch.trigger);
-            let options = activity_options(format!("create tasks: {}", batch.trigger), token);
+            let options = task_activity_options(format!("create tasks: {}", batch.trigger), token);
             if let Err(err) = ctx
                 .execute_activity(HandoffActivities::create_tasks, batch, options)
                 .await
@@ -665,7 +665,7 @@ async fn execute(ctx: &Ctx, command: Command, token: Option<WorkflowCancellation
         }
         Command::UpdateTasks(updates) => {
             let key = format!("{}/{}", updates.workflow_id, updates.step);
-            let options = activity_options(format!("update tasks: {}", updates.step), token);
+            let options = task_activity_options(format!("update tasks: {}", updates.step), token);
             if let Err(err) = ctx
                 .execute_activity(HandoffActivities::update_tasks, updates, options)
                 .await
@@ -675,7 +675,7 @@ async fn execute(ctx: &Ctx, command: Command, token: Option<WorkflowCancellation
         }
         Command::CancelTasks(request) => {
             let key = format!("{}/cancel_tasks", request.workflow_id);
-            let options = activity_options(format!("cancel tasks: {}", request.reason), token);
+            let options = task_activity_options(format!("cancel tasks: {}", request.reason), token);
             if let Err(err) = ctx
                 .execute_activity(HandoffActivities::cancel_tasks, request, options)
                 .await
@@ -706,18 +706,38 @@ async fn notify(ctx: &Ctx, notification: Notification, token: Option<WorkflowCan
     {
         Ok(outcome) if outcome.delivered => None,
         Ok(outcome) => Some(outcome.detail.unwrap_or_else(|| "not delivered".to_owned())),
-        Err(err) => Some(err.to_string()),
+        Err(err) => Some(failure_detail(&err)),
     };
     ctx.state_mut(|s| s.handoff.record_notification(&key, failure));
 }
 
 fn record_failure(ctx: &Ctx, key: String, err: &ActivityExecutionError) {
-    let detail = err.to_string();
+    let detail = failure_detail(err);
     ctx.state_mut(|s| s.handoff.record_failure(key, detail));
 }
 
-/// Ledger writes are retried until they succeed: losing one would break the
-/// audit trail, and every activity is idempotent by its key.
+/// The messages of a failure and its causes, so `status.delivery_failures`
+/// says what the sink answered, not only that the activity failed.
+fn failure_detail(err: &ActivityExecutionError) -> String {
+    let mut messages: Vec<&str> = Vec::new();
+    let mut failure = err.failure();
+    while let Some(current) = failure {
+        if !current.message.is_empty() {
+            messages.push(&current.message);
+        }
+        failure = current.cause.as_deref();
+    }
+    if messages.is_empty() {
+        err.to_string()
+    } else {
+        messages.join(": ")
+    }
+}
+
+/// Ledger writes and deliveries are retried until they succeed: losing one
+/// would break the audit trail, and every activity is idempotent by its key.
+/// A sink's permanent refusal is a non-retryable failure, which ends the
+/// activity at once and lands in `status.delivery_failures`.
 fn activity_options(summary: String, token: Option<WorkflowCancellationToken>) -> ActivityOptions {
     let retry = RetryPolicy::builder()
         .initial_interval(Duration::from_secs(1))
@@ -725,6 +745,28 @@ fn activity_options(summary: String, token: Option<WorkflowCancellationToken>) -
         .maximum_interval(Duration::from_secs(60))
         .build();
     let builder = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(retry)
+        .summary(summary);
+    match token {
+        Some(token) => builder.cancellation_token(token).build(),
+        None => builder.build(),
+    }
+}
+
+/// Task activities deliver one sink request per task and heartbeat after
+/// each, so a batch may take minutes while a stalled sink is noticed within
+/// the heartbeat timeout; retries still go on until the sink answers.
+fn task_activity_options(
+    summary: String,
+    token: Option<WorkflowCancellationToken>,
+) -> ActivityOptions {
+    let retry = RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .build();
+    let builder = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(600))
+        .heartbeat_timeout(Duration::from_secs(30))
         .retry_policy(retry)
         .summary(summary);
     match token {

@@ -855,6 +855,10 @@ impl Handoff {
         if let Some(sla) = milestone.and_then(|m| self.sla(m)) {
             facts.insert("due_at".to_owned(), sla.due_at.to_rfc3339());
         }
+        if let Some(plan) = self.plan.as_ref() {
+            // The notify activity picks the segment's message templates.
+            facts.insert("segment".to_owned(), plan.segment.clone());
+        }
         Notification {
             key: format!("{}/{step}", self.workflow_id),
             workflow_id: self.workflow_id.clone(),

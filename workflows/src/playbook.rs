@@ -8,8 +8,9 @@
 //! segment, gate set, owners and the content hash, so that editing a playbook
 //! later never changes a handoff already in flight.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -474,6 +475,38 @@ pub struct Plan {
     /// The team's holiday calendar, resolved from `team.calendar` by the
     /// activity that freezes the plan (built-in rules plus calendar files).
     pub holidays: Holidays,
+    /// What the owner directory said when the plan was frozen; empty when
+    /// the worker runs without a directory.
+    #[serde(default)]
+    pub directory: DirectoryFacts,
+}
+
+/// The part of the owner directory the workflow needs, frozen into the plan
+/// so that replay never reads the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryFacts {
+    /// Every handle in the directory. Empty means no directory: any
+    /// well-formed handle is accepted.
+    #[serde(default)]
+    pub handles: BTreeSet<String>,
+    /// IANA timezone of each handle that has one.
+    #[serde(default)]
+    pub timezones: BTreeMap<String, String>,
+}
+
+impl DirectoryFacts {
+    /// Whether `handle` may own a role: it is in the directory, or there is
+    /// no directory.
+    pub fn knows(&self, handle: &str) -> bool {
+        self.handles.is_empty() || self.handles.contains(handle)
+    }
+
+    /// The timezone of `handle`, when the directory gives a valid one.
+    pub fn timezone_of(&self, handle: &str) -> Option<Tz> {
+        self.timezones
+            .get(handle)
+            .and_then(|name| name.parse().ok())
+    }
 }
 
 impl Plan {
@@ -504,6 +537,7 @@ impl Plan {
             missing_fields: bundle.missing_fields(),
             bundle_completeness: bundle.completeness(),
             holidays: bundle_holidays(bundle),
+            directory: DirectoryFacts::default(),
         }
     }
 

@@ -6,12 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row as _;
 
 use handoff_workflows::engine::MilestoneStatus;
-use handoff_workflows::status::{Review, ReviewItem};
+use handoff_workflows::status::Review;
 
-use super::{Ledger, LedgerError, instant_text, now_text};
+use super::{Ledger, LedgerError, Pool, instant_text, now_text};
 
 /// One finished handoff as the report reads it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,31 +43,49 @@ pub struct OutcomeRow {
 
 impl Ledger {
     /// Records a finished handoff's review; false when it was already there.
+    /// The gates and milestones go first, so a reader never sees a review
+    /// without them, and a retry after a crash fills in what is missing.
     pub async fn record_review(&self, review: &Review) -> Result<bool, LedgerError> {
-        let ended_at = review.ended_at.or(review.day0).unwrap_or_else(Utc::now);
-        let mut transaction = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO handoff_reviews (workflow_id, segment, outcome, ended_at,
-                                          time_to_first_value_days, expected_ttfv_days, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&review.workflow_id)
-        .bind(review.segment.as_deref().unwrap_or("unknown"))
-        .bind(review.cancel_reason.as_deref().unwrap_or(&review.outcome))
-        .bind(instant_text(ended_at))
-        .bind(review.time_to_first_value_days)
-        .bind(review.expected_ttfv_days.map(i64::from))
-        .bind(now_text())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected()
-            == 1;
         let gates = review.gates.iter().map(|item| ("gate", item));
         let milestones = review.milestones.iter().map(|item| ("milestone", item));
         for (kind, item) in gates.chain(milestones) {
-            insert_item(&mut transaction, &review.workflow_id, kind, item).await?;
+            on_pool!(self, pool => {
+                sqlx::query(
+                    "INSERT INTO milestone_outcomes (workflow_id, kind, name, status, due_at,
+                                                     actual_at, escalation_level)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&review.workflow_id)
+                .bind(kind)
+                .bind(&item.name)
+                .bind(status_text(item.status))
+                .bind(instant_text(item.due_at))
+                .bind(item.actual_at.map(instant_text))
+                .bind(i64::from(item.escalation_level))
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
         }
-        transaction.commit().await?;
+        let ended_at = review.ended_at.or(review.day0).unwrap_or_else(Utc::now);
+        let inserted = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO handoff_reviews (workflow_id, segment, outcome, ended_at,
+                                              time_to_first_value_days, expected_ttfv_days,
+                                              recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(&review.workflow_id)
+            .bind(review.segment.as_deref().unwrap_or("unknown"))
+            .bind(review.cancel_reason.as_deref().unwrap_or(&review.outcome))
+            .bind(instant_text(ended_at))
+            .bind(review.time_to_first_value_days)
+            .bind(review.expected_ttfv_days.map(i64::from))
+            .bind(now_text())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        }) == 1;
         Ok(inserted)
     }
 
@@ -77,29 +94,29 @@ impl Ledger {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<ReviewRow>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT workflow_id, segment, outcome, ended_at, time_to_first_value_days
-             FROM handoff_reviews ORDER BY ended_at, workflow_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, String, String, String, Option<f64>)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT workflow_id, segment, outcome, ended_at, time_to_first_value_days
+                 FROM handoff_reviews ORDER BY ended_at, workflow_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
         let mut reviews = Vec::new();
-        for row in rows {
-            let ended_at: String = row.try_get("ended_at")?;
+        for (workflow_id, segment, outcome, ended_at, time_to_first_value_days) in rows {
             let ended_at = DateTime::parse_from_rfc3339(&ended_at)
                 .map_err(|e| LedgerError::Database(sqlx::Error::Decode(Box::new(e))))?
                 .to_utc();
             if since.is_some_and(|since| ended_at < since) {
                 continue;
             }
-            let workflow_id: String = row.try_get("workflow_id")?;
             let items = self.list_outcomes(&workflow_id).await?;
             reviews.push(ReviewRow {
                 workflow_id,
-                segment: row.try_get("segment")?,
-                outcome: row.try_get("outcome")?,
+                segment,
+                outcome,
                 ended_at,
-                time_to_first_value_days: row.try_get("time_to_first_value_days")?,
+                time_to_first_value_days,
                 items,
             });
         }
@@ -107,46 +124,20 @@ impl Ledger {
     }
 
     async fn list_outcomes(&self, workflow_id: &str) -> Result<Vec<OutcomeRow>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT kind, name, status FROM milestone_outcomes WHERE workflow_id = $1
-             ORDER BY kind, due_at, name",
-        )
-        .bind(workflow_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(OutcomeRow {
-                    kind: row.try_get("kind")?,
-                    name: row.try_get("name")?,
-                    status: row.try_get("status")?,
-                })
-            })
-            .collect()
+        let rows: Vec<(String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT kind, name, status FROM milestone_outcomes WHERE workflow_id = $1
+                 ORDER BY kind, due_at, name",
+            )
+            .bind(workflow_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(kind, name, status)| OutcomeRow { kind, name, status })
+            .collect())
     }
-}
-
-async fn insert_item(
-    transaction: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    workflow_id: &str,
-    kind: &str,
-    item: &ReviewItem,
-) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO milestone_outcomes (workflow_id, kind, name, status, due_at, actual_at,
-                                         escalation_level)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(workflow_id)
-    .bind(kind)
-    .bind(&item.name)
-    .bind(status_text(item.status))
-    .bind(instant_text(item.due_at))
-    .bind(item.actual_at.map(instant_text))
-    .bind(i64::from(item.escalation_level))
-    .execute(&mut **transaction)
-    .await?;
-    Ok(())
 }
 
 fn status_text(status: MilestoneStatus) -> String {
@@ -159,6 +150,7 @@ fn status_text(status: MilestoneStatus) -> String {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
+    use handoff_workflows::status::ReviewItem;
 
     use super::*;
 
@@ -197,49 +189,47 @@ mod tests {
 
     #[tokio::test]
     async fn a_review_is_recorded_once_and_read_back_by_end_date() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&format!("sqlite://{}/l.db", dir.path().display()))
-            .await
-            .unwrap();
-        let march = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).unwrap();
-        let june = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
+        for (ledger, _dir) in super::super::tests::ledgers().await {
+            let march = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).unwrap();
+            let june = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
 
-        assert!(
+            assert!(
+                ledger
+                    .record_review(&review("handoff-manual-a", march))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !ledger
+                    .record_review(&review("handoff-manual-a", march))
+                    .await
+                    .unwrap()
+            );
             ledger
-                .record_review(&review("handoff-manual-a", march))
+                .record_review(&review("handoff-manual-b", june))
                 .await
-                .unwrap()
-        );
-        assert!(
-            !ledger
-                .record_review(&review("handoff-manual-a", march))
-                .await
-                .unwrap()
-        );
-        ledger
-            .record_review(&review("handoff-manual-b", june))
-            .await
-            .unwrap();
+                .unwrap();
 
-        let all = ledger.list_reviews(None).await.unwrap();
-        assert_eq!(all.len(), 2);
-        let statuses: Vec<(&str, &str, &str)> = all[0]
-            .items
-            .iter()
-            .map(|i| (i.kind.as_str(), i.name.as_str(), i.status.as_str()))
-            .collect();
-        assert_eq!(
-            statuses,
-            [
-                ("gate", "signature", "met"),
-                ("milestone", "adoption", "waived"),
-                ("milestone", "kickoff", "met_late")
-            ]
-        );
-        assert_eq!(all[0].time_to_first_value_days, Some(42.5));
-        let since_april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
-        let recent = ledger.list_reviews(Some(since_april)).await.unwrap();
-        assert_eq!(recent.len(), 1);
-        assert_eq!(recent[0].workflow_id, "handoff-manual-b");
+            let all = ledger.list_reviews(None).await.unwrap();
+            assert_eq!(all.len(), 2);
+            let statuses: Vec<(&str, &str, &str)> = all[0]
+                .items
+                .iter()
+                .map(|i| (i.kind.as_str(), i.name.as_str(), i.status.as_str()))
+                .collect();
+            assert_eq!(
+                statuses,
+                [
+                    ("gate", "signature", "met"),
+                    ("milestone", "adoption", "waived"),
+                    ("milestone", "kickoff", "met_late")
+                ]
+            );
+            assert_eq!(all[0].time_to_first_value_days, Some(42.5));
+            let since_april = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap();
+            let recent = ledger.list_reviews(Some(since_april)).await.unwrap();
+            assert_eq!(recent.len(), 1);
+            assert_eq!(recent[0].workflow_id, "handoff-manual-b");
+        }
     }
 }

@@ -3,11 +3,13 @@
 // Test support code panics on setup failures by design.
 #![allow(clippy::unwrap_used)]
 
+mod delivery;
 mod faults;
 mod harness;
 mod histories;
 mod lifecycle;
 mod observability;
+mod receiver;
 mod sla;
 
 use std::time::Duration;

@@ -203,7 +203,7 @@ impl Handoff {
                 ReminderPolicy {
                     offsets: &policy.reminders,
                     send_hour: plan.playbook.send_hour,
-                    timezone,
+                    timezone: plan.directory.timezone_of(&owner).unwrap_or(timezone),
                 },
             );
             if let Some(passed_at) = record.passed_at {
@@ -314,16 +314,18 @@ impl Handoff {
             .milestones
             .iter()
             .map(|policy| {
+                let owner = plan.owner(&policy.owner_role);
                 Sla::arm(
                     &policy.name,
-                    (&policy.owner_role, &plan.owner(&policy.owner_role)),
+                    (&policy.owner_role, &owner),
                     policy.due,
                     day0,
                     &calendar,
                     ReminderPolicy {
                         offsets: &policy.reminders,
                         send_hour: plan.playbook.send_hour,
-                        timezone,
+                        // The send hour is the owner's morning, not the team's.
+                        timezone: plan.directory.timezone_of(&owner).unwrap_or(timezone),
                     },
                 )
             })
@@ -733,10 +735,12 @@ impl Handoff {
                     ));
                 }
                 validate_handle(handle)?;
-                if self.plan.is_none() {
+                let Some(plan) = self.plan.as_ref() else {
                     return Err("role: the handoff has no plan yet; send closed_won first".into());
+                };
+                if !plan.directory.knows(handle) {
+                    return Err(format!("handle: {handle:?} is not in the owner directory"));
                 }
-                // TODO(#4): the handle must be in the owner directory.
                 Ok(())
             }
         }
@@ -772,17 +776,25 @@ impl Handoff {
             None => playbook.milestone(name).map(|m| m.reminders.clone()),
         }
         .unwrap_or_default();
+        let directory = self
+            .plan
+            .as_ref()
+            .map(|p| p.directory.clone())
+            .unwrap_or_default();
         let Some(clock) = self.sla_mut(name) else {
             return;
         };
         clock.due_at = new_due;
         clock.extensions += 1;
+        let timezone = directory
+            .timezone_of(&clock.owner)
+            .unwrap_or(calendar.timezone());
         let mut reminders = clock.schedule_reminders(
             &calendar,
             ReminderPolicy {
                 offsets: &offsets,
                 send_hour: playbook.send_hour,
-                timezone: calendar.timezone(),
+                timezone,
             },
         );
         for reminder in &mut reminders {
@@ -810,6 +822,8 @@ impl Handoff {
             .chain(self.milestones.iter_mut())
         {
             if clock.owner_role == role && !clock.status.is_resolved() {
+                // TODO(#4): re-snap pending reminders to the new owner's
+                // timezone — needs a replay-safe reschedule like `extend`.
                 clock.owner = handle.to_owned();
             }
         }

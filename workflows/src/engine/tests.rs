@@ -2,7 +2,7 @@ use chrono::Duration;
 
 use super::*;
 use crate::activity::TaskStatus;
-use crate::playbook::Playbook;
+use crate::playbook::{DirectoryFacts, Playbook};
 
 pub(super) fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -784,4 +784,61 @@ fn a_backfill_anchors_gate_slas_at_as_of() {
     assert_eq!(labels(&commands), ["tasks:closed_won"], "nothing overdue");
     let signature = handoff.gates[&Gate::Signature].sla.as_ref().unwrap();
     assert_eq!(signature.due_at, utc("2026-03-10T03:59:59Z"));
+}
+
+/// A handoff planned with an owner directory, like `Sim::planned`.
+fn planned_with_directory(segment: &str, now: &str, directory: DirectoryFacts) -> Sim {
+    let now = utc(now);
+    let mut sim = Sim {
+        handoff: Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into()),
+        now,
+        log: Vec::new(),
+    };
+    let bundle = bundle(segment, &now.to_rfc3339());
+    sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle.clone()),
+        as_of: None,
+        at: now,
+    });
+    let mut plan = Plan::freeze(&bundle, Playbook::builtin(segment), "revops");
+    plan.directory = directory;
+    sim.event(Event::PlanResolved(Box::new(plan)));
+    sim
+}
+
+#[test]
+fn reminders_snap_to_the_send_hour_in_the_owners_timezone() {
+    let directory = DirectoryFacts {
+        handles: ["om-1", "ho-1"].map(str::to_owned).into(),
+        timezones: [("om-1".to_owned(), "Europe/Berlin".to_owned())].into(),
+    };
+    let mut sim = planned_with_directory("smb", "2026-03-02T15:00:00Z", directory);
+    sim.sign();
+    // Half the window is Wednesday 05:00 in New York (10:00Z): too late for
+    // 09:00 in Berlin that day (08:00Z), so Thursday 09:00 Berlin.
+    let reminder = &sim.milestone("kickoff").reminders[0];
+    assert_eq!(reminder.at, utc("2026-03-05T08:00:00Z"));
+    // An owner without a timezone keeps the team's: Wednesday 09:00 New York.
+    let mut team = Sim::planned("smb", "2026-03-02T15:00:00Z");
+    team.sign();
+    assert_eq!(
+        team.milestone("kickoff").reminders[0].at,
+        utc("2026-03-04T14:00:00Z")
+    );
+}
+
+#[test]
+fn a_reassignment_to_a_handle_outside_the_directory_is_rejected() {
+    let directory = DirectoryFacts {
+        handles: ["om-1", "om-2"].map(str::to_owned).into(),
+        timezones: Default::default(),
+    };
+    let sim = planned_with_directory("smb", "2026-03-02T15:00:00Z", directory);
+    let update = |handle: &str| Update::ReassignOwner {
+        role: "onboarding_manager".into(),
+        handle: handle.into(),
+    };
+    let err = sim.handoff.validate(&update("om-9"), sim.now).unwrap_err();
+    assert!(err.contains("not in the owner directory"), "{err}");
+    assert!(sim.handoff.validate(&update("om-2"), sim.now).is_ok());
 }
