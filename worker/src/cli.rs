@@ -90,6 +90,26 @@ pub(crate) struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub(crate) shutdown_grace_seconds: Option<u64>,
+    /// Worker Deployment name; setting it opts the worker into Worker Versioning
+    /// [default: no versioning]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_DEPLOYMENT_NAME",
+        value_name = "NAME"
+    )]
+    pub(crate) deployment_name: Option<String>,
+    /// Build id of this worker within its deployment [default: the release version]
+    #[arg(long, global = true, env = "HANDOFF_BUILD_ID", value_name = "ID")]
+    pub(crate) build_id: Option<String>,
+    /// How handoffs follow new builds under Worker Versioning [default: auto-upgrade]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_VERSIONING_BEHAVIOR",
+        value_name = "BEHAVIOR"
+    )]
+    pub(crate) versioning_behavior: Option<VersioningArg>,
     /// Log format [default: human on a terminal, json otherwise]
     #[arg(long, global = true, env = "HANDOFF_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<LogFormat>,
@@ -169,6 +189,16 @@ pub(crate) enum SmtpTlsArg {
     Tls,
     /// No TLS (local relays only)
     None,
+}
+
+/// `--versioning-behavior` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum VersioningArg {
+    /// A handoff stays on the build it started on until it ends
+    Pinned,
+    /// A handoff moves to the deployment's current build at its next workflow task
+    AutoUpgrade,
 }
 
 /// How logs are written.

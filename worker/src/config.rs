@@ -15,7 +15,7 @@ use handoff_activities::render::KINDS;
 use handoff_activities::sinks::{Channel, HttpSink, Routes, Sinks, SmtpConfig, SmtpSink, SmtpTls};
 use handoff_workflows::playbook::{Band, SEGMENTS, SegmentBands};
 
-use crate::cli::{LogFormat, SettingsArgs, SmtpTlsArg};
+use crate::cli::{LogFormat, SettingsArgs, SmtpTlsArg, VersioningArg};
 use crate::codec::Keys;
 use crate::exit::Exit;
 
@@ -49,10 +49,20 @@ pub(crate) struct Settings {
     /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
     pub(crate) max_history_events: Option<u32>,
     pub(crate) shutdown_grace: Duration,
+    /// Worker Versioning, when a deployment name is set.
+    pub(crate) versioning: Option<Versioning>,
     pub(crate) log_format: Option<LogFormat>,
     /// CRM stage names that mean closed won, compared case-insensitively.
     pub(crate) won_stages: Vec<String>,
     pub(crate) bands: SegmentBands,
+}
+
+/// The worker's place in a Worker Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Versioning {
+    pub(crate) deployment_name: String,
+    pub(crate) build_id: String,
+    pub(crate) behavior: VersioningArg,
 }
 
 /// `handoff.toml` as written. Unknown keys are errors, so typos surface.
@@ -68,6 +78,9 @@ struct FileConfig {
     playbook_dir: Option<PathBuf>,
     directory_file: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
+    deployment_name: Option<String>,
+    build_id: Option<String>,
+    versioning_behavior: Option<VersioningArg>,
     log_format: Option<LogFormat>,
     #[serde(default)]
     crm: CrmConfig,
@@ -291,6 +304,7 @@ impl Settings {
     /// Resolves the settings from flags and environment (already merged by clap) and the file.
     pub(crate) fn load(args: &SettingsArgs) -> anyhow::Result<Self> {
         let mut file = read_file(args.config.as_deref())?;
+        let versioning = versioning(args, &mut file)?;
         let bands = resolve_bands(std::mem::take(&mut file.segments))?;
         let sinks = resolve_sinks(&args.sinks, std::mem::take(&mut file.sinks))?;
         let time_scale = args.time_scale.or(file.time_scale).unwrap_or(1);
@@ -311,6 +325,7 @@ impl Settings {
             ));
         }
         Ok(Self {
+            versioning,
             task_queue,
             database_url: args
                 .database_url
@@ -359,6 +374,38 @@ impl Settings {
             .iter()
             .any(|won| won.trim().eq_ignore_ascii_case(stage))
     }
+}
+
+/// Worker Versioning from the arguments and the file: on with a deployment
+/// name, and then the build id defaults to the release version.
+fn versioning(args: &SettingsArgs, file: &mut FileConfig) -> anyhow::Result<Option<Versioning>> {
+    let name = args.deployment_name.clone().or(file.deployment_name.take());
+    let build_id = args.build_id.clone().or(file.build_id.take());
+    let behavior = args.versioning_behavior.or(file.versioning_behavior);
+    let Some(deployment_name) = name else {
+        if build_id.is_some() || behavior.is_some() {
+            return Err(Exit::config(
+                "a build id or versioning behavior needs a deployment name \
+                 (--deployment-name or HANDOFF_DEPLOYMENT_NAME)",
+            ));
+        }
+        return Ok(None);
+    };
+    let build_id = build_id.unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+    // The server names a version `<deployment>.<build id>`.
+    if deployment_name.trim().is_empty() || deployment_name.contains('.') {
+        return Err(Exit::config(format!(
+            "deployment name {deployment_name:?} must not be empty or contain a dot"
+        )));
+    }
+    if build_id.trim().is_empty() {
+        return Err(Exit::config("build id must not be empty"));
+    }
+    Ok(Some(Versioning {
+        deployment_name,
+        build_id,
+        behavior: behavior.unwrap_or(VersioningArg::AutoUpgrade),
+    }))
 }
 
 fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -458,5 +505,42 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("segments.bands.USD"), "{err}");
+    }
+
+    #[test]
+    fn versioning_is_on_with_a_deployment_name_and_checks_its_parts() {
+        let load = |text: &str| {
+            let (_dir, path) = write(text);
+            Settings::load(&SettingsArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        assert_eq!(load("").unwrap().versioning, None);
+        let versioning = load("deployment_name = \"handoff\"\n")
+            .unwrap()
+            .versioning
+            .unwrap();
+        assert_eq!(versioning.build_id, env!("CARGO_PKG_VERSION"));
+        assert_eq!(versioning.behavior, VersioningArg::AutoUpgrade);
+        let pinned =
+            load("deployment_name = \"handoff\"\nbuild_id = \"2026.12.1\"\nversioning_behavior = \"pinned\"\n")
+                .unwrap()
+                .versioning
+                .unwrap();
+        assert_eq!(
+            (pinned.build_id.as_str(), pinned.behavior),
+            ("2026.12.1", VersioningArg::Pinned)
+        );
+
+        let err = load("build_id = \"b1\"\n").unwrap_err();
+        assert!(err.to_string().contains("needs a deployment name"), "{err}");
+        let err = load("deployment_name = \"a.b\"\n").unwrap_err();
+        assert!(err.to_string().contains("contain a dot"), "{err}");
+        let err = load("deployment_name = \"handoff\"\nbuild_id = \" \"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("build id must not be empty"),
+            "{err}"
+        );
     }
 }

@@ -263,10 +263,20 @@ pub(crate) async fn execute_update(
     }
 }
 
+/// A search attribute the worker needs that the namespace lacks, or has
+/// with another type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AttributeProblem {
+    pub(crate) name: &'static str,
+    pub(crate) kind: &'static str,
+    /// The type the namespace has it with, when it has it.
+    pub(crate) found: Option<String>,
+}
+
 /// Search attributes the worker needs that the namespace lacks or types wrongly.
 pub(crate) async fn missing_search_attributes(
     client: &Client,
-) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+) -> anyhow::Result<Vec<AttributeProblem>> {
     let mut raw = client.clone();
     let request = ListSearchAttributesRequest {
         namespace: client.namespace(),
@@ -278,9 +288,27 @@ pub(crate) async fn missing_search_attributes(
     let registered: HashMap<String, i32> = response.custom_attributes.into_iter().collect();
     Ok(SEARCH_ATTRIBUTES
         .iter()
-        .filter(|(name, kind)| registered.get(*name).copied() != Some(indexed_type(kind) as i32))
-        .copied()
+        .filter_map(|&(name, kind)| {
+            let found = registered.get(name).copied();
+            (found != Some(indexed_type(kind) as i32)).then(|| AttributeProblem {
+                name,
+                kind,
+                found: found.map(type_name),
+            })
+        })
         .collect())
+}
+
+/// The name the CLI uses for an indexed value type.
+fn type_name(value: i32) -> String {
+    IndexedValueType::try_from(value).map_or_else(
+        |_| format!("type {value}"),
+        |t| {
+            t.as_str_name()
+                .trim_start_matches("INDEXED_VALUE_TYPE_")
+                .to_owned()
+        },
+    )
 }
 
 fn indexed_type(kind: &str) -> IndexedValueType {

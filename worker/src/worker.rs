@@ -12,6 +12,9 @@ use temporalio_common::telemetry::{
     HistogramBucketOverrides, PrometheusExporterOptions, TelemetryOptions,
     start_prometheus_metric_exporter,
 };
+use temporalio_common::worker::{
+    VersioningBehavior, WorkerDeploymentOptions, WorkerDeploymentVersion,
+};
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,7 +26,8 @@ use handoff_activities::{LedgerActivities, PlanningSettings, effects};
 use handoff_workflows::deal_handoff::DealHandoffWorkflow;
 use handoff_workflows::observe;
 
-use crate::config::Settings;
+use crate::cli::VersioningArg;
+use crate::config::{Settings, Versioning};
 use crate::exit::Exit;
 use crate::listener::{self, Health};
 use crate::metrics::BusinessMetrics;
@@ -75,10 +79,23 @@ pub(crate) async fn run(
         .context("registering DealHandoff")?
         .register_activities(activities)
         .graceful_shutdown_period(settings.shutdown_grace)
+        .maybe_deployment_options(settings.versioning.as_ref().map(deployment_options))
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;
     let shutdown = worker.shutdown_handle();
-    info!(task_queue = %settings.task_queue, metrics_addr = %metrics_addr, "worker started");
+    match &settings.versioning {
+        Some(v) => info!(
+            task_queue = %settings.task_queue,
+            metrics_addr = %metrics_addr,
+            deployment_name = %v.deployment_name,
+            build_id = %v.build_id,
+            versioning_behavior = ?v.behavior,
+            "worker started"
+        ),
+        None => {
+            info!(task_queue = %settings.task_queue, metrics_addr = %metrics_addr, "worker started")
+        }
+    }
 
     let grace = settings.shutdown_grace;
     let draining = health.clone();
@@ -265,20 +282,46 @@ pub(crate) async fn wait_for_shutdown(stop: Option<tokio::sync::oneshot::Receive
     }
 }
 
-fn missing_search_attributes_message(missing: &[(&str, &str)]) -> String {
-    let names: Vec<String> = missing
-        .iter()
-        .map(|(name, kind)| format!("{name} ({kind})"))
-        .collect();
-    let create: Vec<String> = missing
-        .iter()
-        .map(|(name, kind)| {
-            format!("  temporal operator search-attribute create --name {name} --type {kind}")
-        })
-        .collect();
+/// Opts the worker into Worker Versioning as this build of its deployment.
+fn deployment_options(versioning: &Versioning) -> WorkerDeploymentOptions {
+    let behavior = match versioning.behavior {
+        VersioningArg::Pinned => VersioningBehavior::Pinned,
+        VersioningArg::AutoUpgrade => VersioningBehavior::AutoUpgrade,
+    };
+    WorkerDeploymentOptions::new(
+        WorkerDeploymentVersion::builder()
+            .deployment_name(versioning.deployment_name.clone())
+            .build_id(versioning.build_id.clone())
+            .build(),
+    )
+    .use_worker_versioning(true)
+    .default_versioning_behavior(behavior)
+    .build()
+}
+
+fn missing_search_attributes_message(problems: &[temporal::AttributeProblem]) -> String {
+    let mut lines = Vec::new();
+    let mut create = Vec::new();
+    for problem in problems {
+        let (name, kind) = (problem.name, problem.kind);
+        match &problem.found {
+            None => lines.push(format!("  {name} ({kind}) is missing")),
+            Some(found) => {
+                lines.push(format!(
+                    "  {name} is registered as {found}, but handoffs write it as {kind}"
+                ));
+                create.push(format!(
+                    "  temporal operator search-attribute remove --name {name} --yes"
+                ));
+            }
+        }
+        create.push(format!(
+            "  temporal operator search-attribute create --name {name} --type {kind}"
+        ));
+    }
     format!(
-        "the namespace lacks search attributes the worker needs: {}\ncreate them with:\n{}\n(`handoff dev` registers them on its own server)",
-        names.join(", "),
+        "the namespace's search attributes do not match what the worker needs:\n{}\nfix them with:\n{}\n(`handoff dev` registers them on its own server; removing an attribute needs a server that allows it)",
+        lines.join("\n"),
         create.join("\n")
     )
 }

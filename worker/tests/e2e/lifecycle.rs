@@ -112,11 +112,72 @@ fn the_worker_refuses_to_start_without_its_search_attributes() {
     });
     assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("NextDeadline (Datetime)"), "{stderr}");
+    assert!(
+        stderr.contains("NextDeadline (Datetime) is missing"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("temporal operator search-attribute create --name DealId --type Keyword"),
         "{stderr}"
     );
+
+    // Every attribute there, but one with the wrong type: named, with the fix.
+    let operator = |args: &[&str]| {
+        let output = Command::new(temporal_bin())
+            .args(["operator", "search-attribute"])
+            .args(args)
+            .args(["--address", &address])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", describe(&output));
+    };
+    for (name, kind) in [
+        ("DealId", "Keyword"),
+        ("DealSource", "Keyword"),
+        ("Segment", "Keyword"),
+        ("HandoffStage", "Keyword"),
+        ("HandoffOwner", "Keyword"),
+        ("AtRisk", "Bool"),
+        ("BreachCount", "Int"),
+        ("NextDeadline", "Datetime"),
+        ("DealAmount", "Keyword"),
+    ] {
+        operator(&["create", "--name", name, "--type", kind]);
+    }
+    let output = run();
+    assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("DealAmount is registered as KEYWORD, but handoffs write it as Double"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("DealId"),
+        "only the wrong one is named: {stderr}"
+    );
+    assert!(
+        stderr.contains("temporal operator search-attribute remove --name DealAmount"),
+        "{stderr}"
+    );
+
+    // Fixed as the message says, the worker starts (and stops on SIGTERM).
+    operator(&["remove", "--name", "DealAmount", "--yes"]);
+    operator(&["create", "--name", "DealAmount", "--type", "Double"]);
+    let mut worker = Command::new(BIN);
+    worker
+        .arg("worker")
+        .env("TEMPORAL_ADDRESS", &address)
+        .env(
+            "HANDOFF_DATABASE_URL",
+            format!("sqlite://{}/ledger.db", dir.path().display()),
+        )
+        .env("HANDOFF_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HANDOFF_TASK_QUEUE", "attributes-fixed");
+    let log = dir.path().join("fixed.log");
+    let pid = keep_alive(worker, &log);
+    crate::harness::wait_for_log(&log, "worker started", Duration::from_secs(60));
+    // SAFETY: signalling the worker this test started.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod lifecycle;
 mod observability;
 mod receiver;
 mod sla;
+mod versioning;
 
 use std::time::Duration;
 
