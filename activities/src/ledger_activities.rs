@@ -320,6 +320,7 @@ impl LedgerActivities {
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
             // Progress, and the channel through which a cancel arrives.
             heartbeat(&ctx, index + 1).await;
+            stop_if_cancelled(&ctx)?;
         }
         count_settled_tasks(&tally);
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
@@ -355,6 +356,7 @@ impl LedgerActivities {
                 .await
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
             heartbeat(&ctx, index + 1).await;
+            stop_if_cancelled(&ctx)?;
         }
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
         Ok(TasksUpdated { updated })
@@ -396,6 +398,7 @@ impl LedgerActivities {
                 .await
                 .map_err(|e| EffectError::from(e).into_activity_error())?;
             heartbeat(&ctx, index + 1).await;
+            stop_if_cancelled(&ctx)?;
         }
         EffectError::of(tally).map_err(EffectError::into_activity_error)?;
         Ok(TasksCancelled { cancelled })
@@ -481,6 +484,17 @@ fn count_settled_tasks(tally: &Tally) {
         }
     }
     effects::count_tasks_created(Channel::Webhook.as_str(), webhook);
+}
+
+/// Ends a batch between two sends once the activity is cancelled: by the
+/// worker's shutdown when the grace period is over (Temporal then retries
+/// it, and the ledger skips what was delivered), or by an operator.
+fn stop_if_cancelled(ctx: &ActivityContext) -> Result<(), ActivityError> {
+    if ctx.is_cancelled() {
+        warn!("batch stopped between two sends: the activity was cancelled");
+        return Err(ActivityError::cancelled());
+    }
+    Ok(())
 }
 
 /// Tells Temporal the activity is alive after `done` sends.

@@ -1,12 +1,15 @@
 //! Playbook validation at the edges, and tasks and messages reaching a
 //! webhook once through a worker crash and a lost deal.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::QUICK;
+use crate::faults::{assert_each_once, due_instants};
 use crate::harness::{BIN, bundle, describe, stack, unique, wait_until};
 use crate::receiver::{Receiver, SECRET};
 
@@ -234,4 +237,131 @@ fn a_reopened_then_lost_deal_cancels_every_task_and_sends_nothing_after_the_loss
             .iter()
             .all(|t| t["status"] == "cancelled")
     );
+}
+
+/// How many requests each idempotency key took.
+fn sends_per_key(receiver: &Receiver) -> BTreeMap<String, usize> {
+    let mut sends = BTreeMap::new();
+    for request in receiver.requests() {
+        *sends.entry(request.key).or_insert(0) += 1;
+    }
+    sends
+}
+
+#[test]
+fn a_sink_down_for_business_minutes_then_back_gets_each_task_once_and_moves_no_deadline() {
+    let stack = stack();
+    let receiver = Receiver::start(None);
+    receiver.set_down(true);
+    let env = webhook_env(&receiver);
+    let queue = unique("down-q");
+    let mut worker = stack.spawn_worker_with(&queue, &env);
+    let id = unique("down");
+    let deal = format!("manual:{id}");
+    let on_queue = ["--task-queue", queue.as_str()];
+    // A business minute a wall second: the outage below lasts about 15
+    // business minutes.
+    let started = ["--task-queue", queue.as_str(), "--time-scale", "60"];
+    stack.start(&bundle(&id, "mid_market"), &started);
+    stack.signal(&deal, "contract_signed", json!({}), &on_queue);
+    let before = stack.wait_status(&deal, "day 0", QUICK, |s| s["milestones"][4].is_object());
+    let due = due_instants(&before);
+    let outage = Instant::now();
+
+    wait_until(
+        "retries against the outage",
+        Duration::from_secs(60),
+        || (receiver.requests().len() >= 3).then_some(()),
+    );
+    std::thread::sleep(Duration::from_secs(15).saturating_sub(outage.elapsed()));
+    assert!(receiver.committed().is_empty());
+    let during = stack.wait_status(&deal, "status during the outage", QUICK, |_| true);
+    assert_eq!(
+        during["delivery_failures"],
+        json!([]),
+        "an outage is retried"
+    );
+    assert_eq!(due_instants(&during), due);
+
+    receiver.set_down(false);
+    let back = receiver.requests().len();
+    wait_until(
+        "the day-0 tasks at the webhook",
+        Duration::from_secs(90),
+        || (receiver.committed().len() == 4).then_some(()),
+    );
+    let status = stack.wait_status(&deal, "status after the outage", QUICK, |_| true);
+    assert_eq!(due_instants(&status), due, "the outage moved a deadline");
+    assert_eq!(status["delivery_failures"], json!([]));
+    stack.signal(&deal, "kickoff_held", json!({}), &on_queue);
+    stack.wait_status(&deal, "onboarding", QUICK, |s| s["stage"] == "onboarding");
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+
+    let tasks = stack.tasks(&deal);
+    assert_each_once(&tasks, "key");
+    let committed = receiver.committed();
+    let task_keys: Vec<&String> = committed.keys().filter(|k| k.contains("/task/")).collect();
+    assert_eq!(task_keys.len(), tasks.len(), "{task_keys:?}");
+    // After the outage every effect went out once: no key was sent twice.
+    let mut after = BTreeMap::new();
+    for request in &receiver.requests()[back..] {
+        *after.entry(request.key.clone()).or_insert(0) += 1;
+    }
+    assert!(after.values().all(|&n| n == 1), "{after:?}");
+}
+
+#[test]
+fn sigterm_while_tasks_go_to_a_slow_sink_drains_in_the_grace_period_and_the_rest_retries() {
+    let stack = stack();
+    let receiver = Receiver::start(None);
+    // Each task takes 2 s to land, so the four day-0 tasks outlast the 5 s grace.
+    receiver.set_delay(Duration::from_secs(2));
+    let env = webhook_env(&receiver);
+    let queue = unique("drain-q");
+    let mut worker = stack.spawn_worker_with(&queue, &env);
+    let id = unique("drain");
+    let deal = format!("manual:{id}");
+    let on_queue = ["--task-queue", queue.as_str()];
+    stack.start(&bundle(&id, "mid_market"), &on_queue);
+    stack.signal(&deal, "contract_signed", json!({}), &on_queue);
+    wait_until("the first task on its way", Duration::from_secs(60), || {
+        (!receiver.requests().is_empty()).then_some(())
+    });
+    let due =
+        due_instants(&stack.wait_status(&deal, "day 0", QUICK, |s| s["milestones"][4].is_object()));
+
+    let term = Instant::now();
+    // SAFETY: kill(2) on a child this test spawned.
+    unsafe { libc::kill(worker.id() as libc::pid_t, libc::SIGTERM) };
+    let exit = wait_until("the worker to exit", Duration::from_secs(30), || {
+        worker.try_wait().unwrap()
+    });
+    let took = term.elapsed();
+    assert!(exit.success(), "{exit:?}");
+    // The grace period is 5 s; the send in flight when it ends may finish.
+    assert!(took < Duration::from_secs(9), "stopping took {took:?}");
+    let drained = receiver.committed().len();
+    assert!(
+        (2..4).contains(&drained),
+        "sends finish during the grace period, the rest waits: {drained}"
+    );
+
+    let mut replacement = stack.spawn_worker_with(&queue, &env);
+    let status = stack.wait_status(
+        &deal,
+        "the rest of the batch",
+        Duration::from_secs(90),
+        |s| s["tasks"]["created"] == 4,
+    );
+    replacement.kill().unwrap();
+    replacement.wait().unwrap();
+    assert_eq!(due_instants(&status), due);
+    assert_eq!(receiver.committed().len(), 4);
+    let sends = sends_per_key(&receiver);
+    assert!(
+        sends.values().all(|&n| n == 1),
+        "what landed before the shutdown is not sent again: {sends:?}"
+    );
+    assert_each_once(&stack.tasks(&deal), "key");
 }

@@ -101,7 +101,7 @@ impl Drop for OwnStack {
     }
 }
 
-fn due_instants(status: &Value) -> Vec<String> {
+pub(crate) fn due_instants(status: &Value) -> Vec<String> {
     status["milestones"]
         .as_array()
         .into_iter()
@@ -111,7 +111,7 @@ fn due_instants(status: &Value) -> Vec<String> {
 }
 
 /// Each key once: the ledger's rows for a deal, by `field`.
-fn assert_each_once(rows: &[Value], field: &str) {
+pub(crate) fn assert_each_once(rows: &[Value], field: &str) {
     let mut keys: Vec<&str> = rows.iter().map(|r| r[field].as_str().unwrap()).collect();
     let total = keys.len();
     keys.sort();

@@ -30,6 +30,10 @@ struct State {
     committed: BTreeMap<String, Value>,
     /// Commit the request with this 1-based number, then never answer it.
     stall_on: Option<usize>,
+    /// Answer 503 to everything and commit nothing, as a sink in an outage.
+    down: bool,
+    /// How long each answer takes after the commit, as a slow sink.
+    delay: Duration,
 }
 
 /// A running receiver.
@@ -66,6 +70,16 @@ impl Receiver {
     pub(crate) fn committed(&self) -> BTreeMap<String, Value> {
         self.state.lock().unwrap().committed.clone()
     }
+
+    /// Starts or ends an outage.
+    pub(crate) fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// Makes every answer take `delay` after the commit.
+    pub(crate) fn set_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
 }
 
 fn serve(stream: TcpStream, state: &Mutex<State>) {
@@ -95,11 +109,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
         let (status, stall) = record(state, &headers, &body);
+        let delay = state.lock().unwrap().delay;
+        std::thread::sleep(delay);
         if stall {
             std::thread::sleep(Duration::from_secs(3600));
             return;
         }
-        let reason = if status == 401 { "Unauthorized" } else { "OK" };
+        let reason = match status {
+            401 => "Unauthorized",
+            503 => "Service Unavailable",
+            _ => "OK",
+        };
         let answer = format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\n\r\n");
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
@@ -122,6 +142,9 @@ fn record(state: &Mutex<State>, headers: &BTreeMap<String, String>, body: &[u8])
     });
     if !signature_valid {
         return (401, false);
+    }
+    if state.down {
+        return (503, false);
     }
     let stall = state.stall_on == Some(state.requests.len());
     if state.committed.contains_key(&key) {
