@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use handoff_workflows::bundle::ValidBundle;
 
 use crate::cli::ImportFormat;
+use crate::config::Settings;
 use crate::deals::{Courier, target_of};
 use crate::exit::Exit;
 use crate::temporal::Delivered;
@@ -118,6 +119,17 @@ fn read_salesforce_json(
     accounts: Option<&Path>,
 ) -> anyhow::Result<Vec<(String, Record)>> {
     let export = read_json(file)?;
+    let accounts = read_accounts(file, accounts)?;
+    salesforce_records(&courier.settings, file, &export, &accounts)
+}
+
+/// The records of an sObject tree export, each read into a bundle.
+fn salesforce_records(
+    settings: &Settings,
+    file: &Path,
+    export: &Value,
+    accounts: &HashMap<String, Value>,
+) -> anyhow::Result<Vec<(String, Record)>> {
     let records = export
         .get("records")
         .and_then(Value::as_array)
@@ -127,7 +139,6 @@ fn read_salesforce_json(
                 file.display()
             ))
         })?;
-    let accounts = read_accounts(file, accounts)?;
     Ok(records
         .iter()
         .enumerate()
@@ -135,18 +146,18 @@ fn read_salesforce_json(
             let reference = text(record, &["attributes", "referenceId"])
                 .or_else(|| text(record, &["Id"]))
                 .unwrap_or_else(|| format!("record {}", index + 1));
-            let parsed = salesforce_record(courier, record, &accounts);
+            let parsed = salesforce_record(settings, record, accounts);
             (reference, parsed)
         })
         .collect())
 }
 
 fn salesforce_record(
-    courier: &Courier,
+    settings: &Settings,
     record: &Value,
     accounts: &HashMap<String, Value>,
 ) -> Record {
-    if !is_won(courier, record) {
+    if !is_won(settings, record) {
         return Record::NotWon;
     }
     // A record id wins; sObject tree files written for import carry only a reference.
@@ -190,11 +201,11 @@ fn salesforce_record(
 }
 
 /// Won-ness from `IsWon` when the export has it, else the stage catalog.
-fn is_won(courier: &Courier, record: &Value) -> bool {
+fn is_won(settings: &Settings, record: &Value) -> bool {
     match record_field(record, "IsWon") {
         Some(Value::Bool(won)) => *won,
         Some(Value::String(won)) => won.eq_ignore_ascii_case("true"),
-        _ => field(record, "StageName").is_some_and(|stage| courier.settings.is_won_stage(&stage)),
+        _ => field(record, "StageName").is_some_and(|stage| settings.is_won_stage(&stage)),
     }
 }
 
@@ -307,5 +318,137 @@ mod tests {
     fn websites_become_domains() {
         assert_eq!(domain_of("http://www.1688.com/at/nunc"), "1688.com");
         assert_eq!(domain_of("example.com"), "example.com");
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::cli::SettingsArgs;
+
+        /// The fields a Salesforce opportunity export carries, plus noise.
+        const KEYS: &[&str] = &[
+            "Id",
+            "Name",
+            "Amount",
+            "CurrencyIsoCode",
+            "CloseDate",
+            "StageName",
+            "IsWon",
+            "AccountId",
+            "Account",
+            "Description",
+            "attributes",
+            "amount",
+            "isWON",
+            "x",
+        ];
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(
+                    |f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                ),
+                "\\PC{0,24}".prop_map(Value::from),
+                prop_oneof![
+                    Just("Closed Won"),
+                    Just("closed/won"),
+                    Just("true"),
+                    Just("@AccountRef1"),
+                    Just("@missing"),
+                    Just("2026-02-30T10:00:00Z"),
+                    Just("2026-03-02T15:00:00Z"),
+                    Just("1e309"),
+                    Just("-5"),
+                    Just("USD"),
+                    Just("http://www.example.com/x"),
+                ]
+                .prop_map(Value::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    prop::collection::btree_map(
+                        prop::sample::select(KEYS).prop_map(str::to_owned),
+                        inner,
+                        0..6,
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn record() -> impl Strategy<Value = Value> {
+            prop::collection::btree_map(prop::sample::select(KEYS), value(), 0..10).prop_map(|m| {
+                Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            })
+        }
+
+        /// A rejection starts with the field it is about: `a.b: why`.
+        fn names_a_field(message: &str) -> bool {
+            message.split_once(": ").is_some_and(|(field, why)| {
+                !why.is_empty()
+                    && !field.is_empty()
+                    && field
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+            })
+        }
+
+        fn settings() -> Settings {
+            Settings::load(&SettingsArgs::default()).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn any_export_reads_without_panic_and_every_rejection_names_its_field(
+                records in prop::collection::vec(record(), 0..6),
+                account in record(),
+            ) {
+                let accounts = HashMap::from([("AccountRef1".to_owned(), account)]);
+                let export = json!({ "records": records });
+                let read = salesforce_records(&settings(), Path::new("x.json"), &export, &accounts)
+                    .unwrap();
+                prop_assert_eq!(read.len(), records.len());
+                for (_, record) in read {
+                    match record {
+                        Record::Invalid(message) => {
+                            prop_assert!(names_a_field(&message), "{}", message);
+                        }
+                        Record::Won(bundle) => prop_assert_eq!(bundle.source.as_str(), "salesforce"),
+                        Record::NotWon => {}
+                    }
+                }
+            }
+
+            #[test]
+            fn any_top_level_shape_is_refused_with_the_file_name(export in value()) {
+                let result = salesforce_records(&settings(), Path::new("deals.json"), &export, &HashMap::new());
+                if export.get("records").and_then(Value::as_array).is_none() {
+                    let error = result.err().map(|e| e.to_string()).unwrap_or_default();
+                    prop_assert!(error.starts_with("deals.json: expected an sObject tree"), "{}", error);
+                }
+            }
+
+            #[test]
+            fn any_bytes_in_an_export_file_are_an_error_naming_the_file(
+                bytes in prop::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("export.json");
+                std::fs::write(&path, &bytes).unwrap();
+                if let Err(error) = read_json(&path) {
+                    prop_assert!(error.to_string().contains("export.json"), "{}", error);
+                }
+            }
+        }
     }
 }
