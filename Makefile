@@ -91,7 +91,9 @@ ops-check: ops-deps
 # (installed from the Debian packages when missing) that the script starts.
 test: lint ops-check
 	scripts/with-postgres.sh cargo test --workspace --all-targets
-	cargo run --quiet --bin handoff -- playbook check playbooks
+	# The binary the tests just built: `cargo run` would rebuild it without
+	# the test build's features.
+	$${CARGO_TARGET_DIR:-target}/debug/handoff playbook check playbooks
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 	$(MAKE) guard-probe
 

@@ -177,6 +177,7 @@ async fn answer(
 struct SmtpServer {
     port: u16,
     messages: Arc<Mutex<Vec<String>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -186,14 +187,25 @@ impl SmtpServer {
         let messages = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let kept = messages.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (kept, script) = (kept.clone(), script.clone());
                 tokio::spawn(async move { smtp_session(stream, kept, script).await });
             }
         });
-        Self { port, messages }
+        Self {
+            port,
+            messages,
+            connections,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn messages(&self) -> Vec<String> {
@@ -643,6 +655,30 @@ async fn level_3_e_mails_reach_the_directory_executive_with_escaped_html() {
     assert!(!html_part.contains("<script>"), "{html_part}");
     let rows = harness.ledger.list_notifications(None).await.unwrap();
     assert_eq!(rows[0].status, "delivered");
+}
+
+#[tokio::test]
+async fn e_mails_share_one_pooled_connection_to_the_relay() {
+    let server = SmtpServer::start(vec![]).await;
+    let harness = Harness::new(smtp_sinks(server.port)).await;
+    for level in [2, 3] {
+        let reach = if level == 2 {
+            Reach::ManagerOf
+        } else {
+            Reach::Executive
+        };
+        harness
+            .env(1)
+            .run(LedgerActivities::notify, hostile_escalation(level, reach))
+            .await
+            .unwrap();
+    }
+    assert_eq!(server.messages().len(), 2);
+    assert_eq!(
+        server.connections(),
+        1,
+        "the second e-mail reuses the connection"
+    );
 }
 
 #[tokio::test]

@@ -101,8 +101,8 @@ impl SmtpSink {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(relay_error)?
             }
         };
-        // TODO(#4): a connection pool (lettre's `pool` feature) once volume
-        // makes one connection per message too slow.
+        // Built once per worker: lettre's pool keeps connections to the
+        // relay open between messages (idle ones close after a minute).
         let mut builder = builder.port(config.port).timeout(Some(config.timeout));
         if let Some((user, password)) = &config.credentials {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
