@@ -513,6 +513,9 @@ impl Armed<'_> {
 /// then sleep on one timer until it fires or a signal or update arrives.
 async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
     ctx.state_mut(|s| s.tick(ctx.workflow_time()));
+    // Runs whose history predates the re-snap keep reminders where they were.
+    let resnap = ctx.patched("resnap-reminders-on-reassign");
+    ctx.state_mut(|s| s.handoff.resnap_on_reassign = resnap);
     guard_probe(ctx).await;
     let mut armed: Option<Armed<'_>> = None;
     loop {

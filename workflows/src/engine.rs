@@ -453,6 +453,11 @@ pub struct Handoff {
     pub escalation_count: u32,
     /// Owner reassignments so far, for idempotency keys.
     pub reassignments: u32,
+    /// Whether a reassignment re-snaps pending reminders to the new owner's
+    /// timezone. The workflow sets it behind a patch, so handoffs whose
+    /// histories predate it replay as they ran.
+    #[serde(default)]
+    pub resnap_on_reassign: bool,
     /// Task key → record.
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Notifications delivered.
@@ -495,6 +500,7 @@ impl Handoff {
             breach_count: 0,
             escalation_count: 0,
             reassignments: 0,
+            resnap_on_reassign: false,
             tasks: BTreeMap::new(),
             notifications_sent: 0,
             notifications_failed: 0,

@@ -118,7 +118,7 @@ impl Handoff {
             .collect();
         self.bundle = Some(bundle);
         for (role, handle) in changed_roles {
-            self.reassign(&role, &handle, out);
+            self.reassign(&role, &handle, at, out);
         }
         Ok(())
     }
@@ -764,7 +764,7 @@ impl Handoff {
                 });
                 self.after_milestone_resolved(&milestone, now, out);
             }
-            Update::ReassignOwner { role, handle } => self.reassign(&role, &handle, out),
+            Update::ReassignOwner { role, handle } => self.reassign(&role, &handle, now, out),
         }
     }
 
@@ -806,7 +806,15 @@ impl Handoff {
     }
 
     /// Gives `role` to `handle`: the plan, open clocks and open tasks follow.
-    pub(super) fn reassign(&mut self, role: &str, handle: &str, out: &mut Outbox) {
+    /// With `resnap_on_reassign`, reminders still to come go out at the send
+    /// hour in the new owner's timezone.
+    pub(super) fn reassign(
+        &mut self,
+        role: &str,
+        handle: &str,
+        now: DateTime<Utc>,
+        out: &mut Outbox,
+    ) {
         let Some(plan) = self.plan.as_mut() else {
             return;
         };
@@ -815,17 +823,56 @@ impl Handoff {
         }
         plan.owners.insert(role.to_owned(), handle.to_owned());
         self.reassignments += 1;
+        let calendar = self.calendar();
+        let playbook = self.playbook().into_owned();
+        let directory = self
+            .plan
+            .as_ref()
+            .map(|p| p.directory.clone())
+            .unwrap_or_default();
+        let resnap = self.resnap_on_reassign;
         for clock in self
             .gates
             .values_mut()
             .filter_map(|g| g.sla.as_mut())
             .chain(self.milestones.iter_mut())
         {
-            if clock.owner_role == role && !clock.status.is_resolved() {
-                // TODO(#4): re-snap pending reminders to the new owner's
-                // timezone — needs a replay-safe reschedule like `extend`.
-                clock.owner = handle.to_owned();
+            if clock.owner_role != role || clock.status.is_resolved() {
+                continue;
             }
+            let before = directory.timezone_of(&clock.owner);
+            clock.owner = handle.to_owned();
+            let after = directory.timezone_of(handle);
+            if !resnap || after == before {
+                continue;
+            }
+            let offsets = match Gate::from_name(&clock.name) {
+                Some(gate) => playbook.gate(gate).map(|g| g.reminders.clone()),
+                None => playbook.milestone(&clock.name).map(|m| m.reminders.clone()),
+            }
+            .unwrap_or_default();
+            let fresh = clock.schedule_reminders(
+                &calendar,
+                ReminderPolicy {
+                    offsets: &offsets,
+                    send_hour: playbook.send_hour,
+                    timezone: after.unwrap_or(calendar.timezone()),
+                },
+            );
+            // Only reminders still to come move; what went out or was
+            // dropped stays as it is.
+            for reminder in &mut clock.reminders {
+                if reminder.state != ReminderState::Scheduled {
+                    continue;
+                }
+                if let Some(moved) = fresh.iter().find(|r| r.label == reminder.label) {
+                    reminder.at = moved.at;
+                    if reminder.at <= now {
+                        reminder.state = ReminderState::Dropped;
+                    }
+                }
+            }
+            clock.reminders.sort_by_key(|r| r.at);
         }
         let mut changes = Vec::new();
         for (key, task) in self.tasks.iter_mut() {

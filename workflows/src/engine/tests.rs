@@ -842,3 +842,58 @@ fn a_reassignment_to_a_handle_outside_the_directory_is_rejected() {
     assert!(err.contains("not in the owner directory"), "{err}");
     assert!(sim.handoff.validate(&update("om-2"), sim.now).is_ok());
 }
+
+#[test]
+fn a_reassignment_re_snaps_reminders_to_come_to_the_new_owners_timezone() {
+    let directory = DirectoryFacts {
+        handles: ["om-1", "om-2", "ho-1"].map(str::to_owned).into(),
+        timezones: [("om-1".to_owned(), "Europe/Berlin".to_owned())].into(),
+    };
+    let reassign = Event::Update(Update::ReassignOwner {
+        role: "onboarding_manager".into(),
+        handle: "om-2".into(),
+    });
+    for resnap in [false, true] {
+        let mut sim = planned_with_directory("smb", "2026-03-02T15:00:00Z", directory.clone());
+        sim.handoff.resnap_on_reassign = resnap;
+        sim.sign();
+        assert_eq!(
+            sim.milestone("kickoff").reminders[0].at,
+            utc("2026-03-05T08:00:00Z"),
+            "Thursday 09:00 in Berlin"
+        );
+        sim.event(reassign.clone());
+        let reminder = &sim.milestone("kickoff").reminders[0];
+        assert_eq!(sim.milestone("kickoff").owner, "om-2");
+        if resnap {
+            // om-2 has no timezone: the team's, Wednesday 09:00 New York.
+            assert_eq!(reminder.at, utc("2026-03-04T14:00:00Z"));
+            assert_eq!(reminder.state, ReminderState::Scheduled);
+        } else {
+            assert_eq!(
+                reminder.at,
+                utc("2026-03-05T08:00:00Z"),
+                "histories before the patch"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_re_snapped_reminder_that_would_fall_in_the_past_is_dropped_not_sent() {
+    let directory = DirectoryFacts {
+        handles: ["om-1", "om-2", "ho-1"].map(str::to_owned).into(),
+        timezones: [("om-1".to_owned(), "Europe/Berlin".to_owned())].into(),
+    };
+    let mut sim = planned_with_directory("smb", "2026-03-02T15:00:00Z", directory);
+    sim.handoff.resnap_on_reassign = true;
+    sim.sign();
+    // Wednesday 15:00Z: past 09:00 New York (14:00Z), before 09:00 Berlin on Thursday.
+    sim.run_until(utc("2026-03-04T15:00:00Z"));
+    sim.event(Event::Update(Update::ReassignOwner {
+        role: "onboarding_manager".into(),
+        handle: "om-2".into(),
+    }));
+    let reminder = &sim.milestone("kickoff").reminders[0];
+    assert_eq!(reminder.state, ReminderState::Dropped);
+}
