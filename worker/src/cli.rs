@@ -278,7 +278,7 @@ pub(crate) enum LedgerCommand {
     /// Erase the personal data of one handoff, or of every handoff past the retention period
     ///
     /// Task titles and owners, notification recipients, subjects and bodies,
-    /// and what sinks answered become "[erased]" (recipients: none). Keys,
+    /// and what sinks answered become `[erased]` (recipients: none). Keys,
     /// kinds, statuses, instants, escalation levels and final outcomes stay,
     /// so `handoff report` and audits read the same. Each erasure that
     /// changes something is recorded in the ledger's `erasures` table
