@@ -10,6 +10,10 @@
 //! and the same SQL runs on both. Deliveries to sinks are recorded per effect
 //! and channel before the send and marked after it (see [`DeliveryState`]),
 //! and every attempt is kept in `delivery_attempts`.
+//!
+//! Personal data (task titles and owners, notification recipients and text,
+//! sink answers) can be erased per deal, by request or once a handoff ended
+//! longer ago than the retention period; see [`Ledger::erase_deal`].
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +27,7 @@ use sqlx::{Row, SqlitePool};
 
 use handoff_workflows::activity::{Notification, TaskChange, TaskSpec};
 
+pub use erasure::{ERASED, Erasure, ErasureReason};
 pub use reviews::{OutcomeRow, ReviewRow};
 
 /// Default location of the ledger, relative to the working directory.
@@ -150,6 +155,7 @@ macro_rules! on_pool {
     };
 }
 
+mod erasure;
 mod reviews;
 
 /// A handle on the ledger database.

@@ -8,7 +8,8 @@
 //!   playbook directory, with every problem reported by file and line.
 //! - [`directory`]: the owner directory, handle → person, manager, executive.
 //! - [`ledger`]: the audit trail of deals, tasks, notifications and delivery
-//!   attempts, on SQLite or PostgreSQL.
+//!   attempts, on SQLite or PostgreSQL, and the erasure of the personal data
+//!   in it.
 //! - [`render`]: notification text per channel, escaped for each.
 //! - [`sinks`]: the generic webhook, the Slack incoming webhook and SMTP
 //!   e-mail, with the outcomes of SPEC §7.

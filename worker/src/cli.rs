@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Runs and operates the revenue handoff on Temporal.
 #[derive(Debug, Parser)]
@@ -72,6 +72,15 @@ pub(crate) struct SettingsArgs {
         value_name = "FILE"
     )]
     pub(crate) directory_file: Option<PathBuf>,
+    /// Days after a handoff ended that the ledger keeps its personal data; the worker erases it
+    /// hourly after that [default: kept forever]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_LEDGER_RETENTION_DAYS",
+        value_name = "DAYS"
+    )]
+    pub(crate) ledger_retention_days: Option<u32>,
     #[command(flatten)]
     pub(crate) sinks: SinkArgs,
     /// History length at which a new handoff continues as new [default: 10000]
@@ -226,6 +235,9 @@ pub(crate) enum Command {
     /// Read the notifications in the ledger
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    /// Erase personal data from the ledger
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Save a handoff's history for replay
     #[command(subcommand)]
     History(HistoryCommand),
@@ -289,6 +301,44 @@ pub(crate) struct CodecServerArgs {
         value_name = "TOKEN"
     )]
     pub(crate) token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Erase the personal data of one handoff, or of every handoff past the retention period
+    ///
+    /// Task titles and owners, notification recipients, subjects and bodies,
+    /// and what sinks answered become `[erased]` (recipients: none). Keys,
+    /// kinds, statuses, instants, escalation levels and final outcomes stay,
+    /// so `handoff report` and audits read the same. Each erasure that
+    /// changes something is recorded in the ledger's `erasures` table
+    /// (workflow id, when, request or retention, rows changed); running it
+    /// again changes nothing and says so.
+    ///
+    /// Erasure covers the ledger only. Temporal keeps a handoff's bundle and
+    /// events in its history until the namespace's retention period after
+    /// the handoff ends (HANDOFF_CODEC_KEYS encrypts them there). A handoff
+    /// still running keeps its bundle in Temporal, and its later tasks and
+    /// notifications reach the ledger with personal data again.
+    #[command(
+        after_help = "Examples:\n  handoff ledger erase --deal salesforce:006XYZ\n  \
+                      handoff ledger erase --expired --ledger-retention-days 365 --json"
+    )]
+    Erase(EraseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("erased").required(true).args(["deal", "expired"])))]
+pub(crate) struct EraseArgs {
+    /// The handoff: a workflow id, or source:id
+    #[arg(long, value_name = "DEAL")]
+    pub(crate) deal: Option<String>,
+    /// Every handoff that ended more than --ledger-retention-days ago
+    #[arg(long)]
+    pub(crate) expired: bool,
+    /// Print a JSON object
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,6 +48,9 @@ pub(crate) struct Settings {
     pub(crate) sinks: SinkSettings,
     /// History length at which new handoffs continue as new; `None` keeps the workflow's default.
     pub(crate) max_history_events: Option<u32>,
+    /// Days after a handoff ended that the ledger keeps its personal data;
+    /// `None` keeps it forever. At least 1.
+    pub(crate) ledger_retention_days: Option<u32>,
     pub(crate) shutdown_grace: Duration,
     /// Worker Versioning, when a deployment name is set.
     pub(crate) versioning: Option<Versioning>,
@@ -75,6 +78,7 @@ struct FileConfig {
     fallback_owner: Option<String>,
     time_scale: Option<u32>,
     max_history_events: Option<u32>,
+    ledger_retention_days: Option<u32>,
     playbook_dir: Option<PathBuf>,
     directory_file: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
@@ -319,6 +323,12 @@ impl Settings {
         if args.max_history_events.or(file.max_history_events) == Some(0) {
             return Err(Exit::config("max history events must be at least 1"));
         }
+        let ledger_retention_days = args.ledger_retention_days.or(file.ledger_retention_days);
+        if ledger_retention_days == Some(0) {
+            return Err(Exit::config(
+                "ledger retention days must be at least 1; leave it unset to keep personal data",
+            ));
+        }
         if task_queue.trim().is_empty() || task_queue.contains(['\'', '"']) {
             return Err(Exit::config(
                 "task queue must not be empty or contain quotes",
@@ -340,6 +350,7 @@ impl Settings {
             fallback_owner: args.fallback_owner.clone().or(file.fallback_owner),
             time_scale,
             max_history_events: args.max_history_events.or(file.max_history_events),
+            ledger_retention_days,
             codec_keys: args
                 .codec_keys
                 .as_deref()
@@ -542,5 +553,41 @@ mod tests {
             err.to_string().contains("build id must not be empty"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ledger_retention_is_off_unless_set_and_never_zero() {
+        let (_dir, path) = write("ledger_retention_days = 365\n");
+        let from_file = SettingsArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&from_file).unwrap().ledger_retention_days,
+            Some(365)
+        );
+        let from_flag = SettingsArgs {
+            config: Some(path),
+            ledger_retention_days: Some(30),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::load(&from_flag).unwrap().ledger_retention_days,
+            Some(30)
+        );
+        let (_empty_dir, empty) = write("");
+        let unset = SettingsArgs {
+            config: Some(empty),
+            ..Default::default()
+        };
+        assert_eq!(Settings::load(&unset).unwrap().ledger_retention_days, None);
+
+        let zero = SettingsArgs {
+            ledger_retention_days: Some(0),
+            ..Default::default()
+        };
+        let err = Settings::load(&zero).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), crate::exit::CONFIG);
+        assert!(err.to_string().contains("retention"), "{err}");
     }
 }

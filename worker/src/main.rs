@@ -6,6 +6,7 @@ mod codec_server;
 mod config;
 mod deals;
 mod dev;
+mod erasure;
 mod exit;
 mod history;
 mod import;
@@ -27,7 +28,8 @@ use clap::Parser as _;
 use handoff_activities::ledger::Ledger;
 
 use crate::cli::{
-    Cli, Command, DealCommand, HistoryCommand, NotificationsCommand, PlaybookCommand, TasksCommand,
+    Cli, Command, DealCommand, HistoryCommand, LedgerCommand, NotificationsCommand,
+    PlaybookCommand, TasksCommand,
 };
 use crate::config::Settings;
 use crate::deals::Courier;
@@ -109,6 +111,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Notifications(NotificationsCommand::List { deal, json }) => {
             ledger_view::notifications(&open_ledger(&settings).await?, deal.as_deref(), json).await
+        }
+        Command::Ledger(LedgerCommand::Erase(args)) => {
+            let ledger = open_ledger(&settings).await?;
+            match args.deal {
+                Some(deal) => erasure::erase_deal(&ledger, &deal, args.json).await,
+                None => {
+                    erasure::erase_expired(&ledger, settings.ledger_retention_days, args.json).await
+                }
+            }
         }
         Command::History(HistoryCommand::Export { deal, out }) => {
             let target = deals::target_of_ref(&deal)?;

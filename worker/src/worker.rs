@@ -31,14 +31,15 @@ use crate::config::{Settings, Versioning};
 use crate::exit::Exit;
 use crate::listener::{self, Health};
 use crate::metrics::BusinessMetrics;
-use crate::{open_handoffs, temporal};
+use crate::{erasure, open_handoffs, temporal};
 
 /// Extra time past the grace period before giving up on a clean shutdown;
 /// the SDK's shutdown can hang when the server stops answering.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(10);
 
-/// Checks the namespace, opens the ledger, then runs the worker until a
-/// shutdown signal (or `stop`) arrives.
+/// Checks the namespace, opens the ledger (sweeping it hourly when a
+/// retention period is set), then runs the worker until a shutdown signal
+/// (or `stop`) arrives.
 pub(crate) async fn run(
     settings: &Settings,
     client: Client,
@@ -62,8 +63,12 @@ pub(crate) async fn run(
     info!(
         sinks = %settings.sinks.describe(),
         ledger = ledger.backend(),
+        ledger_retention_days = ?settings.ledger_retention_days,
         "delivery configured"
     );
+    if let Some(retention_days) = settings.ledger_retention_days {
+        erasure::spawn_sweeps(ledger.clone(), retention_days);
+    }
     let activities = LedgerActivities::new(
         ledger,
         PlanningSettings {
