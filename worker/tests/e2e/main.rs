@@ -353,6 +353,66 @@ fn malformed_signals_are_rejected_and_the_workflow_keeps_answering() {
 }
 
 #[test]
+fn an_unknown_signal_name_is_ignored_and_never_fails_a_workflow_task() {
+    let stack = stack();
+    let id = unique("unknown-signal");
+    let deal = format!("manual:{id}");
+    let workflow_id = format!("handoff-manual-{id}");
+    stack.start(&bundle(&id, "smb"), &[]);
+    stack.wait_status(&deal, "the plan", QUICK, |s| s["playbook"].is_object());
+
+    // The CLI refuses the name before it reaches Temporal...
+    let refused = stack.handoff(&["deal", "signal", &deal, "contract_sigend", "--data", "{}"]);
+    assert_eq!(refused.status.code(), Some(64), "{}", describe(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("contract_signed"));
+    // ...and one sent straight through Temporal is dropped by the workflow.
+    let temporal = |args: &[&str]| {
+        std::process::Command::new(harness::temporal_bin())
+            .args(args)
+            .args(["--address", &stack.address])
+            .output()
+            .unwrap()
+    };
+    let sent = temporal(&[
+        "workflow",
+        "signal",
+        "--workflow-id",
+        &workflow_id,
+        "--name",
+        "contract_sigend",
+        "--input",
+        "{}",
+    ]);
+    assert!(sent.status.success(), "{}", describe(&sent));
+
+    stack.signal(&deal, "contract_signed", json!({}), &[]);
+    let status = stack.wait_status(&deal, "kickoff", QUICK, stage_is("kickoff"));
+    assert_eq!(status["rejected_events"]["total"], 0);
+    let history = temporal(&[
+        "workflow",
+        "show",
+        "--workflow-id",
+        &workflow_id,
+        "-o",
+        "json",
+    ]);
+    let history: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let events = history["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(
+            |e| e["workflowExecutionSignaledEventAttributes"]["signalName"] == "contract_sigend"
+        ),
+        "the signal reached the history"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.get("workflowTaskFailedEventAttributes").is_some()),
+        "no workflow task failed"
+    );
+}
+
+#[test]
 fn bad_bundles_are_refused_before_anything_is_sent() {
     let stack = stack();
     let id = unique("refused");
