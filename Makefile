@@ -20,7 +20,7 @@ DEMO_TIME_SCALE := 3600
 
 export HANDOFF_TEMPORAL_BIN := $(abspath $(TEMPORAL))
 
-.PHONY: help run stop test deps protoc promtool build lint ops-check histories guard-probe golden golden-deps golden-check
+.PHONY: help run stop test deps protoc promtool build lint ops-check histories guard-probe golden golden-deps golden-check bench
 
 help:
 	@echo "make run   start Temporal + the worker with example deals (time scale $(DEMO_TIME_SCALE))"
@@ -28,6 +28,7 @@ help:
 	@echo "make test  formatting, lints, alert rule and Dockerfile checks, playbook check, unit and integration tests against a real Temporal server and PostgreSQL"
 	@echo "make golden  regenerate workflows/tests/golden/due_instants.json (holidays $(HOLIDAYS_VERSION))"
 	@echo "make histories  record tests/histories/ for the replay test (after a deliberate workflow change)"
+	@echo "make bench  release build, then handoff bench: full handoffs against the server's ceiling (report in bench-report/)"
 
 deps: protoc $(TEMPORAL)
 
@@ -96,6 +97,12 @@ test: lint ops-check
 	$${CARGO_TARGET_DIR:-target}/debug/handoff playbook check playbooks
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 	$(MAKE) guard-probe
+
+# The benchmark: a release build, then full handoffs on a scratch dev server
+# beside the ceiling workflow. BENCH_ARGS passes options (`handoff bench --help`).
+bench: deps
+	cargo build --release --bin handoff
+	target/release/handoff bench $(BENCH_ARGS)
 
 # Records one handoff per path of the schedule into tests/histories/ for the
 # replay test. Run it after a deliberate change of workflow behaviour.

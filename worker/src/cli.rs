@@ -99,6 +99,14 @@ pub(crate) struct SettingsArgs {
         value_name = "SECONDS"
     )]
     pub(crate) shutdown_grace_seconds: Option<u64>,
+    /// Handoffs the worker keeps in memory between their tasks [default: 1000]
+    #[arg(
+        long,
+        global = true,
+        env = "HANDOFF_MAX_CACHED_WORKFLOWS",
+        value_name = "N"
+    )]
+    pub(crate) max_cached_workflows: Option<usize>,
     /// Worker Deployment name; setting it opts the worker into Worker Versioning
     /// [default: no versioning]
     #[arg(
@@ -273,6 +281,47 @@ pub(crate) enum Command {
     /// Check playbooks and show the plan they give
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// Measure the worker: full handoffs on a scratch dev server against the ceiling the server allows
+    ///
+    /// Starts its own Temporal dev server (SQLite file), a `handoff worker`
+    /// and a ceiling worker in a scratch directory, drives synthetic deals
+    /// through full handoffs on a fixed schedule, and prints a Markdown table
+    /// (also written as JSON). Build with --release for meaningful numbers.
+    #[command(
+        after_help = "Examples:\n  make bench\n  handoff bench --deals 500 --open 0 --out bench-report"
+    )]
+    Bench(BenchArgs),
+    /// The benchmark's ceiling worker (started by `handoff bench`)
+    #[command(hide = true)]
+    BenchCeilingWorker,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BenchArgs {
+    /// Synthetic deals driven through full handoffs (and as many ceiling runs)
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) deals: usize,
+    /// Deals on the all-breached schedule, for its action counts
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub(crate) breached: usize,
+    /// Seed of the synthetic deals; the same seed gives the same deals
+    #[arg(long, default_value_t = 7)]
+    pub(crate) seed: u64,
+    /// Business seconds per wall second; 86400 runs a business day a second
+    #[arg(long, default_value_t = 86400, value_name = "N")]
+    pub(crate) time_scale: u32,
+    /// Handoffs held open at once to measure memory per cached handoff (0 skips it)
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub(crate) open: usize,
+    /// Signals timed from send to `status` showing them
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub(crate) latency_samples: usize,
+    /// Recorded histories; the longest one is replayed for the replay time
+    #[arg(long, default_value = "tests/histories", value_name = "DIR")]
+    pub(crate) histories: PathBuf,
+    /// Where bench.json and bench.md are written
+    #[arg(long, default_value = "bench-report", value_name = "DIR")]
+    pub(crate) out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -25,6 +25,9 @@ pub(crate) const DEFAULT_TASK_QUEUE: &str = "revenue-handoff";
 pub(crate) const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 /// Default seconds one send to a sink may take.
 const DEFAULT_SINK_TIMEOUT_SECONDS: u64 = 10;
+/// Workflows cached by default: the SDK's default, which the benchmark's
+/// memory per cached handoff shows is small (see the README's Performance).
+const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 1000;
 /// Config file read when `--config` is not given and it exists.
 const DEFAULT_CONFIG_FILE: &str = "handoff.toml";
 
@@ -54,6 +57,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_grace: Duration,
     /// Worker Versioning, when a deployment name is set.
     pub(crate) versioning: Option<Versioning>,
+    /// Workflows kept in the worker's cache.
+    pub(crate) max_cached_workflows: usize,
     pub(crate) log_format: Option<LogFormat>,
     /// CRM stage names that mean closed won, compared case-insensitively.
     pub(crate) won_stages: Vec<String>,
@@ -82,6 +87,7 @@ struct FileConfig {
     playbook_dir: Option<PathBuf>,
     directory_file: Option<PathBuf>,
     shutdown_grace_seconds: Option<u64>,
+    max_cached_workflows: Option<usize>,
     deployment_name: Option<String>,
     build_id: Option<String>,
     versioning_behavior: Option<VersioningArg>,
@@ -336,6 +342,10 @@ impl Settings {
         }
         Ok(Self {
             versioning,
+            max_cached_workflows: args
+                .max_cached_workflows
+                .or(file.max_cached_workflows)
+                .unwrap_or(DEFAULT_MAX_CACHED_WORKFLOWS),
             task_queue,
             database_url: args
                 .database_url

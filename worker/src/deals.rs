@@ -95,6 +95,7 @@ impl Courier {
             max_history_events: self.settings.max_history_events,
             summary: summary.or_else(|| Some(format!("deal {}:{}", target.source, target.deal_id))),
             search_attributes,
+            other_workflow: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `handoff`: the revenue handoff worker and its operator CLI.
 
+mod bench;
 mod cli;
 mod codec;
 mod codec_server;
@@ -143,6 +144,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Report { since, json } => {
             report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
         }
+        Command::Bench(args) => bench::run(&args).await,
+        Command::BenchCeilingWorker => bench::run_ceiling_worker(&settings).await,
         Command::Playbook(PlaybookCommand::Check { dir }) => {
             playbook::check(&dir, settings.directory_file.as_deref())
         }

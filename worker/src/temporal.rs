@@ -24,13 +24,14 @@ use temporalio_common::protos::temporal::api::common::v1::{
     Header, Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
 };
 use temporalio_common::protos::temporal::api::enums::v1::{
-    IndexedValueType, TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    EventType, IndexedValueType, TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
 };
 use temporalio_common::protos::temporal::api::operatorservice::v1::ListSearchAttributesRequest;
 use temporalio_common::protos::temporal::api::sdk::v1::UserMetadata;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryRequest, SignalWithStartWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
 };
 
 use handoff_workflows::deal_handoff::{
@@ -83,6 +84,9 @@ pub(crate) struct StartOptions {
     pub(crate) summary: Option<String>,
     /// Search attributes set at start: (name, type, JSON value).
     pub(crate) search_attributes: Vec<(&'static str, &'static str, serde_json::Value)>,
+    /// Another workflow type and its input, instead of `DealHandoff` (the
+    /// benchmark's yardstick).
+    pub(crate) other_workflow: Option<(String, serde_json::Value)>,
 }
 
 /// How a delivery ended.
@@ -111,11 +115,15 @@ pub(crate) async fn signal_with_start(
         options.time_scale,
     );
     input.max_history_events = options.max_history_events;
+    let (workflow_type, input) = match &options.other_workflow {
+        Some((name, input)) => (name.clone(), input.clone()),
+        None => (WORKFLOW_TYPE.to_owned(), serde_json::to_value(&input)?),
+    };
     let request = SignalWithStartWorkflowExecutionRequest {
         namespace: client.namespace(),
         workflow_id: target.workflow_id.clone(),
         workflow_type: Some(WorkflowType {
-            name: WORKFLOW_TYPE.to_owned(),
+            name: workflow_type,
         }),
         task_queue: Some(TaskQueue {
             name: options.task_queue.clone(),
@@ -123,7 +131,7 @@ pub(crate) async fn signal_with_start(
             ..Default::default()
         }),
         input: Some(Payloads {
-            payloads: vec![sealed(json_payload(&serde_json::to_value(&input)?))],
+            payloads: vec![sealed(json_payload(&input))],
         }),
         identity: client.identity(),
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -187,6 +195,44 @@ pub(crate) async fn signal(
         }),
         Err(status) if status.code() == Code::NotFound => Ok(Delivered::Finished),
         Err(status) => Err(grpc_error(status, "signal")),
+    }
+}
+
+/// The events of a workflow's history (its latest run): type and time.
+pub(crate) async fn history_event_types(
+    client: &Client,
+    workflow_id: &str,
+) -> anyhow::Result<Vec<(EventType, Option<std::time::SystemTime>)>> {
+    let mut raw = client.clone();
+    let mut types = Vec::new();
+    let mut token = Vec::new();
+    loop {
+        let request = GetWorkflowExecutionHistoryRequest {
+            namespace: client.namespace(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_owned(),
+                run_id: String::new(),
+            }),
+            maximum_page_size: 1000,
+            next_page_token: token,
+            ..Default::default()
+        };
+        let response =
+            WorkflowService::get_workflow_execution_history(&mut raw, request.into_request())
+                .await
+                .map_err(|s| grpc_error(s, "reading a history"))?
+                .into_inner();
+        for event in response.history.map(|h| h.events).unwrap_or_default() {
+            let kind = EventType::try_from(event.event_type).unwrap_or(EventType::Unspecified);
+            let at = event
+                .event_time
+                .and_then(|t| std::time::SystemTime::try_from(t).ok());
+            types.push((kind, at));
+        }
+        if response.next_page_token.is_empty() {
+            return Ok(types);
+        }
+        token = response.next_page_token;
     }
 }
 

@@ -84,6 +84,7 @@ pub(crate) async fn run(
         .context("registering DealHandoff")?
         .register_activities(activities)
         .graceful_shutdown_period(settings.shutdown_grace)
+        .max_cached_workflows(settings.max_cached_workflows)
         .maybe_deployment_options(settings.versioning.as_ref().map(deployment_options))
         .build();
     let mut worker = Worker::new(&runtime, client, options).context("creating the worker")?;

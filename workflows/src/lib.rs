@@ -20,6 +20,7 @@
 pub mod activity;
 pub mod bundle;
 pub mod calendar;
+pub mod ceiling;
 pub mod clock;
 pub mod deal_handoff;
 pub mod engine;
