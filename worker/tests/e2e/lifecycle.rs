@@ -1,6 +1,7 @@
 //! Starting and stopping: the dev stack, the worker's start-up checks, and
 //! cancellation from Temporal.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -379,4 +380,52 @@ fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> Option<S
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
+}
+
+#[test]
+fn the_benchmark_runs_end_to_end_and_reports_every_measure() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "bench",
+            "--deals",
+            "4",
+            "--breached",
+            "3",
+            "--open",
+            "40",
+            "--latency-samples",
+            "3",
+            "--histories",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/histories"))
+        .arg("--out")
+        .arg(out.path())
+        .env("HANDOFF_TEMPORAL_BIN", temporal_bin())
+        .env_remove("HANDOFF_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| throughput, share of the ceiling |"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).unwrap()).unwrap();
+    for measure in [
+        "handoffs_per_second",
+        "ceiling_handoffs_per_second",
+        "cpu_ms_per_workflow_task",
+        "peak_rss_mib",
+        "signal_to_status_ms_p50",
+        "replay_ms",
+    ] {
+        assert!(report[measure].as_f64().unwrap() > 0.0, "{measure} in {report:#}");
+    }
+    let counted: f64 = report["counting"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|segment| segment["billable_actions"].as_f64().unwrap())
+        .sum();
+    assert!(counted > 0.0, "{report:#}");
+    assert!(!report["breached"].as_object().unwrap().is_empty());
 }
