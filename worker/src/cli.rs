@@ -417,7 +417,9 @@ pub(crate) enum DealCommand {
     /// Start one handoff per closed-won record of a CRM export
     #[command(
         after_help = "Examples:\n  handoff deal import --format salesforce-json examples/crm/Opportunities.json\n  \
-                            handoff deal import --format salesforce-json opps.json --accounts accts.json --as-of 2026-03-02T00:00:00Z"
+                            handoff deal import --format salesforce-json opps.json --accounts accts.json --as-of 2026-03-02T00:00:00Z\n  \
+                            handoff deal import --format salesforce-csv Opportunities.csv\n  \
+                            handoff deal import --format hubspot-csv deals.csv --portal-id 700001"
     )]
     Import {
         /// Export format
@@ -431,6 +433,9 @@ pub(crate) enum DealCommand {
         /// Anchor gate SLAs at this RFC 3339 instant instead of closed_won_at (backfills)
         #[arg(long, value_name = "INSTANT")]
         as_of: Option<String>,
+        /// HubSpot account (portal) id the export comes from; required by hubspot-csv
+        #[arg(long, value_name = "N")]
+        portal_id: Option<u64>,
         /// Print the counts as JSON
         #[arg(long)]
         json: bool,
@@ -483,6 +488,10 @@ pub(crate) enum DealCommand {
 pub(crate) enum ImportFormat {
     /// Salesforce sObject tree JSON ({"records": [...]})
     SalesforceJson,
+    /// Salesforce opportunity CSV (Data Loader, report or warehouse export)
+    SalesforceCsv,
+    /// HubSpot deal CSV export (needs --portal-id)
+    HubspotCsv,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -176,6 +176,7 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
             file,
             accounts,
             as_of,
+            portal_id,
             json,
         } => {
             let courier = courier(settings).await?;
@@ -184,6 +185,7 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
                 file: &file,
                 accounts: accounts.as_deref(),
                 as_of: as_of.as_deref(),
+                portal_id,
             };
             let report = import::import(&courier, &request).await?;
             print_import(&report, json)?;
