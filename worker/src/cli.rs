@@ -247,6 +247,11 @@ pub(crate) enum Command {
     /// HANDOFF_CODEC_TOKEN (the bearer token every request must carry). In
     /// Temporal UI set the codec endpoint to this server's URL.
     CodecServer(CodecServerArgs),
+    /// Receive CRM and callback webhooks and hand them to the handoffs
+    ///
+    /// POST /webhooks/generic (X-Handoff-Signature, HANDOFF_INGRESS_SECRET);
+    /// /healthz, /readyz and /metrics on the same address.
+    Ingress(IngressArgs),
     /// Replay saved histories against this build's workflow code; exits 1 on nondeterminism
     ///
     /// Run it before deploying a new build: every history of a handoff in
@@ -273,6 +278,22 @@ pub(crate) enum Command {
     /// Check playbooks and show the plan they give
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+}
+
+/// `handoff ingress` settings; secrets come from the environment only.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngressArgs {
+    /// Address to listen on [default: 127.0.0.1:8088]
+    #[arg(long, env = "HANDOFF_INGRESS_ADDR", value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// HMAC key of X-Handoff-Signature on /webhooks/generic (environment only)
+    #[arg(
+        long,
+        env = "HANDOFF_INGRESS_SECRET",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

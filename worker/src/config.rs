@@ -335,12 +335,6 @@ const DEFAULT_HUBSPOT_STAGES: [(&str, StageKind); 7] = [
 pub(crate) struct IngressFileConfig {
     /// Listen address of `handoff ingress`.
     pub(crate) addr: Option<SocketAddr>,
-    /// Public base URL HubSpot calls, e.g. `https://hooks.example.com`.
-    pub(crate) public_url: Option<String>,
-    /// HubSpot CRM API base URL.
-    pub(crate) hubspot_api_url: Option<String>,
-    /// Salesforce organisation id outbound messages must carry.
-    pub(crate) salesforce_org_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,8 +21,6 @@ use crate::temporal::Delivered;
 
 mod csv_export;
 
-pub(crate) use csv_export::{hubspot_deal_id, instant_text};
-
 /// Counts printed at the end of an import.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct ImportReport {

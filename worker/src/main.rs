@@ -10,6 +10,7 @@ mod erasure;
 mod exit;
 mod history;
 mod import;
+mod ingress;
 mod ledger_view;
 mod listener;
 mod metrics;
@@ -139,6 +140,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })?;
             let server = codec_server::CodecServer { keys, token };
             codec_server::run(server, args.listen, &args.cors_origin).await
+        }
+        Command::Ingress(args) => {
+            let config = ingress::IngressConfig::resolve(&args, &settings)?;
+            ingress::run(config, settings).await
         }
         Command::Report { since, json } => {
             report::run(&open_ledger(&settings).await?, since.as_deref(), json).await

@@ -202,7 +202,7 @@ fn hubspot_row(settings: &Settings, row: &Row<'_>, portal_id: u64) -> Record {
 }
 
 /// The deal id of a HubSpot deal: object ids are unique per portal only.
-pub(crate) fn hubspot_deal_id(portal_id: u64, object_id: &str) -> String {
+fn hubspot_deal_id(portal_id: u64, object_id: &str) -> String {
     format!("{portal_id}-{}", object_id.trim())
 }
 
@@ -217,7 +217,7 @@ fn amount(row: &Row<'_>) -> Option<f64> {
 
 /// Export tools write `2026-03-06 21:00:00` or epoch milliseconds; the
 /// bundle reads RFC 3339 instants and dates.
-pub(crate) fn instant_text(text: &str) -> String {
+fn instant_text(text: &str) -> String {
     let text = text.trim();
     if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
         return naive
