@@ -28,6 +28,7 @@ use sqlx::{Row, SqlitePool};
 use handoff_workflows::activity::{Notification, TaskChange, TaskSpec};
 
 pub use erasure::{ERASED, Erasure, ErasureReason};
+pub use ingress::IngressEvent;
 pub use reviews::{OutcomeRow, ReviewRow};
 
 /// Default location of the ledger, relative to the working directory.
@@ -156,6 +157,7 @@ macro_rules! on_pool {
 }
 
 mod erasure;
+mod ingress;
 mod reviews;
 
 /// A handle on the ledger database.

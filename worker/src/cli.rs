@@ -255,6 +255,11 @@ pub(crate) enum Command {
     /// HANDOFF_CODEC_TOKEN (the bearer token every request must carry). In
     /// Temporal UI set the codec endpoint to this server's URL.
     CodecServer(CodecServerArgs),
+    /// Receive CRM and callback webhooks and hand them to the handoffs
+    ///
+    /// POST /webhooks/generic (X-Handoff-Signature, HANDOFF_INGRESS_SECRET);
+    /// /healthz, /readyz and /metrics on the same address.
+    Ingress(IngressArgs),
     /// Replay saved histories against this build's workflow code; exits 1 on nondeterminism
     ///
     /// Run it before deploying a new build: every history of a handoff in
@@ -322,6 +327,22 @@ pub(crate) struct BenchArgs {
     /// Where bench.json and bench.md are written
     #[arg(long, default_value = "bench-report", value_name = "DIR")]
     pub(crate) out: PathBuf,
+}
+
+/// `handoff ingress` settings; secrets come from the environment only.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngressArgs {
+    /// Address to listen on [default: 127.0.0.1:8088]
+    #[arg(long, env = "HANDOFF_INGRESS_ADDR", value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// HMAC key of X-Handoff-Signature on /webhooks/generic (environment only)
+    #[arg(
+        long,
+        env = "HANDOFF_INGRESS_SECRET",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -466,7 +487,9 @@ pub(crate) enum DealCommand {
     /// Start one handoff per closed-won record of a CRM export
     #[command(
         after_help = "Examples:\n  handoff deal import --format salesforce-json examples/crm/Opportunities.json\n  \
-                            handoff deal import --format salesforce-json opps.json --accounts accts.json --as-of 2026-03-02T00:00:00Z"
+                            handoff deal import --format salesforce-json opps.json --accounts accts.json --as-of 2026-03-02T00:00:00Z\n  \
+                            handoff deal import --format salesforce-csv Opportunities.csv\n  \
+                            handoff deal import --format hubspot-csv deals.csv --portal-id 700001"
     )]
     Import {
         /// Export format
@@ -480,6 +503,9 @@ pub(crate) enum DealCommand {
         /// Anchor gate SLAs at this RFC 3339 instant instead of closed_won_at (backfills)
         #[arg(long, value_name = "INSTANT")]
         as_of: Option<String>,
+        /// HubSpot account (portal) id the export comes from; required by hubspot-csv
+        #[arg(long, value_name = "N")]
+        portal_id: Option<u64>,
         /// Print the counts as JSON
         #[arg(long)]
         json: bool,
@@ -532,6 +558,10 @@ pub(crate) enum DealCommand {
 pub(crate) enum ImportFormat {
     /// Salesforce sObject tree JSON ({"records": [...]})
     SalesforceJson,
+    /// Salesforce opportunity CSV (Data Loader, report or warehouse export)
+    SalesforceCsv,
+    /// HubSpot deal CSV export (needs --portal-id)
+    HubspotCsv,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -62,6 +62,10 @@ pub(crate) struct Settings {
     pub(crate) log_format: Option<LogFormat>,
     /// CRM stage names that mean closed won, compared case-insensitively.
     pub(crate) won_stages: Vec<String>,
+    /// HubSpot pipeline stage ids (lower case) and what each means.
+    pub(crate) hubspot_stages: BTreeMap<String, StageKind>,
+    /// `handoff ingress` settings that may live in the file.
+    pub(crate) ingress: IngressFileConfig,
     pub(crate) bands: SegmentBands,
 }
 
@@ -94,6 +98,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     #[serde(default)]
     crm: CrmConfig,
+    #[serde(default)]
+    ingress: IngressFileConfig,
     #[serde(default)]
     sinks: SinksConfig,
     #[serde(default)]
@@ -300,6 +306,41 @@ fn resolve_sinks(args: &crate::cli::SinkArgs, file: SinksConfig) -> anyhow::Resu
 struct CrmConfig {
     /// Stage catalog: names that mean closed won.
     won_stages: Option<Vec<String>>,
+    /// HubSpot stage catalog: stage id → `won`, `lost` or `open`; merged
+    /// over the default pipeline's stages.
+    hubspot_stages: Option<BTreeMap<String, StageKind>>,
+}
+
+/// What a CRM pipeline stage means for a handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StageKind {
+    /// Closed won: the handoff starts or gets the bundle.
+    Won,
+    /// Closed lost: the handoff is cancelled.
+    Lost,
+    /// Still being sold: a handoff in flight is paused as reopened.
+    Open,
+}
+
+/// The stages of HubSpot's default deal pipeline; a portal's own pipelines
+/// add theirs under `[crm.hubspot_stages]`.
+const DEFAULT_HUBSPOT_STAGES: [(&str, StageKind); 7] = [
+    ("appointmentscheduled", StageKind::Open),
+    ("qualifiedtobuy", StageKind::Open),
+    ("presentationscheduled", StageKind::Open),
+    ("decisionmakerboughtin", StageKind::Open),
+    ("contractsent", StageKind::Open),
+    ("closedwon", StageKind::Won),
+    ("closedlost", StageKind::Lost),
+];
+
+/// `[ingress]` of `handoff.toml`; its secrets come from the environment only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IngressFileConfig {
+    /// Listen address of `handoff ingress`.
+    pub(crate) addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -384,8 +425,20 @@ impl Settings {
                 .crm
                 .won_stages
                 .unwrap_or_else(|| vec!["Closed Won".to_owned(), "Closed/Won".to_owned()]),
+            hubspot_stages: hubspot_stages(file.crm.hubspot_stages.unwrap_or_default()),
+            ingress: file.ingress,
             bands,
         })
+    }
+
+    /// What a HubSpot stage id (or, in exports, a stage label) means;
+    /// `None` for a stage neither catalog knows.
+    pub(crate) fn hubspot_stage(&self, stage: &str) -> Option<StageKind> {
+        let stage = stage.trim();
+        if let Some(kind) = self.hubspot_stages.get(&stage.to_ascii_lowercase()) {
+            return Some(*kind);
+        }
+        self.is_won_stage(stage).then_some(StageKind::Won)
     }
 
     /// Whether a CRM stage name is in the closed-won catalog.
@@ -395,6 +448,18 @@ impl Settings {
             .iter()
             .any(|won| won.trim().eq_ignore_ascii_case(stage))
     }
+}
+
+/// The default HubSpot catalog with the configured stages over it.
+fn hubspot_stages(configured: BTreeMap<String, StageKind>) -> BTreeMap<String, StageKind> {
+    let mut stages: BTreeMap<String, StageKind> = DEFAULT_HUBSPOT_STAGES
+        .iter()
+        .map(|(id, kind)| ((*id).to_owned(), *kind))
+        .collect();
+    for (id, kind) in configured {
+        stages.insert(id.trim().to_ascii_lowercase(), kind);
+    }
+    stages
 }
 
 /// Worker Versioning from the arguments and the file: on with a deployment
@@ -506,6 +571,38 @@ mod tests {
         assert!(!settings.is_won_stage("Closed Won"));
         assert_eq!(settings.bands.bands["USD"].enterprise, 20.0);
         assert_eq!(settings.bands.default_segment, "smb");
+    }
+
+    #[test]
+    fn hubspot_stages_extend_the_default_pipeline() {
+        let (_dir, path) = write(
+            "[crm]\nwon_stages = [\"Contract signed\"]\n[crm.hubspot_stages]\n31337001 = \"won\"\n31337002 = \"lost\"\n",
+        );
+        let settings = Settings::load(&SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.hubspot_stage("31337001"), Some(StageKind::Won));
+        assert_eq!(settings.hubspot_stage("31337002"), Some(StageKind::Lost));
+        assert_eq!(settings.hubspot_stage("closedwon"), Some(StageKind::Won));
+        assert_eq!(
+            settings.hubspot_stage("contractsent"),
+            Some(StageKind::Open)
+        );
+        assert_eq!(
+            settings.hubspot_stage("Contract Signed"),
+            Some(StageKind::Won)
+        );
+        assert_eq!(settings.hubspot_stage("31337999"), None);
+
+        let (_dir, path) = write("[crm.hubspot_stages]\n1 = \"maybe\"\n");
+        let err = Settings::load(&SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
     }
 
     #[test]

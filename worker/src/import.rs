@@ -19,6 +19,8 @@ use crate::deals::{Courier, target_of};
 use crate::exit::Exit;
 use crate::temporal::Delivered;
 
+mod csv_export;
+
 /// Counts printed at the end of an import.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct ImportReport {
@@ -50,6 +52,8 @@ pub(crate) struct ImportRequest<'a> {
     pub(crate) file: &'a Path,
     pub(crate) accounts: Option<&'a Path>,
     pub(crate) as_of: Option<&'a str>,
+    /// HubSpot portal (account) id, required by `hubspot-csv`.
+    pub(crate) portal_id: Option<u64>,
 }
 
 /// Runs an import; the caller turns `invalid > 0` into exit code 1.
@@ -61,9 +65,27 @@ pub(crate) async fn import(
         chrono::DateTime::parse_from_rfc3339(as_of)
             .map_err(|_| Exit::config(format!("--as-of {as_of:?} is not an RFC 3339 instant")))?;
     }
+    let settings = &courier.settings;
     let records = match request.format {
         ImportFormat::SalesforceJson => {
             read_salesforce_json(courier, request.file, request.accounts)?
+        }
+        ImportFormat::SalesforceCsv => {
+            let accounts = read_accounts(request.file, request.accounts)?;
+            let text = read_bytes(request.file)?;
+            csv_export::salesforce_rows(settings, &text, &accounts)
+                .map_err(|e| Exit::data(format!("{}: {e}", request.file.display())))?
+        }
+        ImportFormat::HubspotCsv => {
+            let portal_id = request.portal_id.ok_or_else(|| {
+                Exit::config(
+                    "--format hubspot-csv needs --portal-id: the HubSpot account id \
+                     (Settings > Account details), since deal ids are unique per portal only",
+                )
+            })?;
+            let text = read_bytes(request.file)?;
+            csv_export::hubspot_rows(settings, &text, portal_id)
+                .map_err(|e| Exit::data(format!("{}: {e}", request.file.display())))?
         }
     };
     let progress = progress_bar(records.len() as u64);
@@ -236,6 +258,10 @@ fn read_accounts(file: &Path, explicit: Option<&Path>) -> anyhow::Result<HashMap
             ))
         })
         .collect())
+}
+
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Exit::data(format!("cannot read {}: {e}", path.display())))
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {

@@ -11,6 +11,7 @@ mod erasure;
 mod exit;
 mod history;
 mod import;
+mod ingress;
 mod ledger_view;
 mod listener;
 mod metrics;
@@ -141,6 +142,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let server = codec_server::CodecServer { keys, token };
             codec_server::run(server, args.listen, &args.cors_origin).await
         }
+        Command::Ingress(args) => {
+            let config = ingress::IngressConfig::resolve(&args, &settings)?;
+            ingress::run(config, settings).await
+        }
         Command::Report { since, json } => {
             report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
         }
@@ -179,6 +184,7 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
             file,
             accounts,
             as_of,
+            portal_id,
             json,
         } => {
             let courier = courier(settings).await?;
@@ -187,6 +193,7 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
                 file: &file,
                 accounts: accounts.as_deref(),
                 as_of: as_of.as_deref(),
+                portal_id,
             };
             let report = import::import(&courier, &request).await?;
             print_import(&report, json)?;

@@ -42,7 +42,10 @@ impl Drop for TracingGuard {
 /// commands stay quiet unless something goes wrong, so their output can be
 /// piped.
 pub(crate) fn init(command: &Command, format: Option<LogFormat>) -> TracingGuard {
-    let long_running = matches!(command, Command::Worker | Command::Dev(_));
+    let long_running = matches!(
+        command,
+        Command::Worker | Command::Dev(_) | Command::Ingress(_)
+    );
     let default = if long_running { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {

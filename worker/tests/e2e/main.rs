@@ -7,6 +7,7 @@ mod delivery;
 mod faults;
 mod harness;
 mod histories;
+mod ingress;
 mod lifecycle;
 mod observability;
 mod receiver;

@@ -1,0 +1,366 @@
+//! `handoff ingress`: the webhook receiver of SPEC §10.
+//!
+//! Every accepted event becomes a signal (with start) on the deal's handoff
+//! through [`Courier::deliver`], then is recorded in the ledger by the
+//! source's event id. Recording after Temporal took the signal means a 503
+//! (Temporal unreachable) leaves the event retryable, and a retry of an
+//! accepted one is answered 2xx as a duplicate. Events of one deal are
+//! handled one at a time, so the duplicate check and the order check
+//! (a stage change older than the last one applied is late) hold under
+//! concurrent deliveries.
+//!
+//! Sources live in their own modules: [`generic`] (HMAC of the body).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use temporalio_client::Client;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use handoff_activities::ledger::{IngressEvent, Ledger};
+use handoff_workflows::bundle::ValidBundle;
+
+use crate::cli::IngressArgs;
+use crate::config::Settings;
+use crate::deals::Courier;
+use crate::exit::Exit;
+use crate::temporal::{self, Delivered, Target};
+
+mod generic;
+mod metrics;
+
+pub(crate) use metrics::IngressMetrics;
+
+/// Default listen address.
+pub(crate) const DEFAULT_INGRESS_ADDR: &str = "127.0.0.1:8088";
+/// Locks striping the deals, so one deal's events are handled in turn.
+const DEAL_LOCKS: usize = 64;
+
+/// What the receiver was configured with; secrets come from the environment.
+#[derive(Debug, Clone)]
+pub(crate) struct IngressConfig {
+    pub(crate) listen: SocketAddr,
+    /// Key of `X-Handoff-Signature` on `/webhooks/generic`; `None` refuses every call.
+    pub(crate) secret: Option<String>,
+}
+
+impl IngressConfig {
+    /// Flags and environment over `[ingress]` of the file over defaults.
+    pub(crate) fn resolve(args: &IngressArgs, settings: &Settings) -> anyhow::Result<Self> {
+        let file = &settings.ingress;
+        let listen = match args.listen.or(file.addr) {
+            Some(listen) => listen,
+            None => DEFAULT_INGRESS_ADDR
+                .parse()
+                .expect("the default address parses"),
+        };
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        Ok(Self {
+            listen,
+            secret: non_empty(&args.secret),
+        })
+    }
+}
+
+/// The receiver's shared state.
+pub(crate) struct Ingress {
+    config: IngressConfig,
+    settings: Settings,
+    ledger: Ledger,
+    /// Connected on first use, so the receiver starts (and answers 503)
+    /// while Temporal is down.
+    client: Mutex<Option<Client>>,
+    metrics: IngressMetrics,
+    locks: Vec<Mutex<()>>,
+}
+
+/// Why a request was refused.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Missing or wrong signature: 401.
+    Unauthorized(String),
+    /// A body that cannot be used: 400.
+    Malformed(String),
+    /// Temporal or the CRM API cannot be reached: 503, the sender retries.
+    Unavailable(String),
+}
+
+impl Refusal {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Malformed(_) => "malformed",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+            Self::Malformed(m) => (StatusCode::BAD_REQUEST, m),
+            Self::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+        };
+        let body = serde_json::json!({ "error": message });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Delivered to the handoff.
+    Accepted,
+    /// Seen before, by its event id or an equal stage change.
+    Duplicate,
+    /// For a finished handoff, or older than the last stage change applied.
+    Late,
+    /// Nothing for a handoff to do (e.g. a lost deal that never had one).
+    Ignored,
+}
+
+impl Outcome {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Late => "late",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// One event, mapped to a signal on a handoff.
+pub(crate) struct Delivery<'a> {
+    pub(crate) source: &'static str,
+    pub(crate) event_id: String,
+    pub(crate) target: Target,
+    pub(crate) signal: &'a str,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) bundle: Option<&'a ValidBundle>,
+    /// When the change happened, epoch milliseconds.
+    pub(crate) occurred_at: i64,
+    /// Stage changes are ordered per deal; a late one is not applied.
+    pub(crate) ordered: bool,
+    /// Only a handoff that exists gets it; nothing is started.
+    pub(crate) existing_only: bool,
+}
+
+impl Ingress {
+    /// Opens the ledger and builds the HTTP client; Temporal is connected later.
+    pub(crate) async fn open(config: IngressConfig, settings: Settings) -> anyhow::Result<Self> {
+        let ledger = Ledger::open(&settings.database_url).await.map_err(|e| {
+            Exit::config(format!(
+                "cannot open the ledger {}: {e:#}",
+                settings.database_url
+            ))
+        })?;
+        Ok(Self {
+            config,
+            settings,
+            ledger,
+            client: Mutex::new(None),
+            metrics: IngressMetrics::new(),
+            locks: (0..DEAL_LOCKS).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    async fn courier(&self) -> Result<Courier, Refusal> {
+        let mut client = self.client.lock().await;
+        if client.is_none() {
+            let connected = temporal::connect(None).await.map_err(|e| {
+                warn!(error = %e, "temporal unreachable");
+                Refusal::Unavailable("Temporal is unreachable; retry later".to_owned())
+            })?;
+            *client = Some(connected);
+        }
+        let client = client.clone().expect("connected above");
+        Ok(Courier {
+            client,
+            ledger: self.ledger.clone(),
+            settings: self.settings.clone(),
+        })
+    }
+
+    /// Applies one event: the duplicate and order checks, the signal, the record.
+    pub(crate) async fn apply(&self, delivery: Delivery<'_>) -> Result<Outcome, Refusal> {
+        let lock = &self.locks[stripe(&delivery.target.workflow_id)];
+        let _held = lock.lock().await;
+        let unavailable = |e: anyhow::Error| {
+            warn!(error = %format!("{e:#}"), "ingress delivery failed");
+            Refusal::Unavailable("the event could not be handed on; retry later".to_owned())
+        };
+        if self
+            .ledger
+            .ingress_event_seen(delivery.source, &delivery.event_id)
+            .await
+            .map_err(|e| unavailable(e.into()))?
+        {
+            self.metrics.duplicate(delivery.source);
+            return Ok(Outcome::Duplicate);
+        }
+        let kind = if delivery.ordered {
+            "stage"
+        } else {
+            delivery.signal
+        };
+        let outcome = self.decide(&delivery, kind).await.map_err(unavailable)?;
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => {
+                let courier = self.courier().await?;
+                let delivered = courier
+                    .deliver(
+                        &delivery.target,
+                        delivery.signal,
+                        &delivery.payload,
+                        delivery.bundle,
+                    )
+                    .await;
+                if delivered.is_err() {
+                    // A broken connection is made anew on the next event.
+                    *self.client.lock().await = None;
+                }
+                match delivered.map_err(unavailable)? {
+                    Delivered::Running { .. } => Outcome::Accepted,
+                    Delivered::Finished => Outcome::Late,
+                }
+            }
+        };
+        let record = IngressEvent {
+            source: delivery.source,
+            event_id: &delivery.event_id,
+            workflow_id: &delivery.target.workflow_id,
+            kind,
+            occurred_at: delivery.occurred_at,
+            outcome: outcome.as_str(),
+        };
+        self.ledger
+            .record_ingress_event(&record)
+            .await
+            .map_err(|e| unavailable(e.into()))?;
+        match outcome {
+            Outcome::Late => self.metrics.late(delivery.source),
+            Outcome::Duplicate => self.metrics.duplicate(delivery.source),
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    /// An outcome reached without Temporal, or `None` to deliver.
+    async fn decide(&self, delivery: &Delivery<'_>, kind: &str) -> anyhow::Result<Option<Outcome>> {
+        let workflow_id = &delivery.target.workflow_id;
+        if delivery.ordered
+            && let Some(latest) = self.ledger.latest_ingress_event(workflow_id, kind).await?
+        {
+            if latest == delivery.occurred_at {
+                return Ok(Some(Outcome::Duplicate));
+            }
+            if latest > delivery.occurred_at {
+                return Ok(Some(Outcome::Late));
+            }
+        }
+        if delivery.existing_only && !self.ledger.deal_known(workflow_id).await? {
+            return Ok(Some(Outcome::Ignored));
+        }
+        Ok(None)
+    }
+
+    /// Counts a finished request.
+    pub(crate) fn count(&self, source: &str, result: &Result<Vec<Outcome>, Refusal>) {
+        match result {
+            Ok(outcomes) if outcomes.is_empty() => self.metrics.request(source, "ignored"),
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    self.metrics.request(source, outcome.as_str());
+                }
+            }
+            Err(refusal) => {
+                if matches!(refusal, Refusal::Unauthorized(_)) {
+                    self.metrics.signature_failure(source);
+                }
+                self.metrics.request(source, refusal.outcome());
+            }
+        }
+    }
+}
+
+fn stripe(workflow_id: &str) -> usize {
+    workflow_id.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    }) % DEAL_LOCKS
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The routes.
+pub(crate) fn router(ingress: Arc<Ingress>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .route("/webhooks/generic", post(generic::receive))
+        .with_state(ingress)
+}
+
+async fn readyz(State(ingress): State<Arc<Ingress>>) -> Response {
+    match ingress.courier().await {
+        Ok(_) => "ready".into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn metrics_page(State(ingress): State<Arc<Ingress>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ingress.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The JSON answer of an accepted request.
+pub(crate) fn accepted(outcomes: &[Outcome]) -> Response {
+    let outcomes: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
+    axum::Json(serde_json::json!({ "outcomes": outcomes })).into_response()
+}
+
+/// The body as UTF-8, or a 400.
+pub(crate) fn body_text(body: &Bytes) -> Result<&str, Refusal> {
+    std::str::from_utf8(body).map_err(|_| Refusal::Malformed("body: not UTF-8".to_owned()))
+}
+
+/// A header's value as text.
+pub(crate) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub(crate) async fn run(config: IngressConfig, settings: Settings) -> anyhow::Result<()> {
+    let listen = config.listen;
+    if config.secret.is_none() {
+        warn!(
+            setting = "HANDOFF_INGRESS_SECRET",
+            "ingress secret not set: /webhooks/generic refuses every call"
+        );
+    }
+    let ingress = Arc::new(Ingress::open(config, settings).await?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Exit::config(format!("cannot listen on {listen}: {e}")))?;
+    info!(address = %listen, "ingress listening");
+    axum::serve(listener, router(ingress))
+        .with_graceful_shutdown(crate::worker::wait_for_shutdown(None))
+        .await?;
+    Ok(())
+}

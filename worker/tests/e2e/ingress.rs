@@ -1,0 +1,259 @@
+//! `handoff ingress` against the shared dev server, with a worker on a task
+//! queue of its own: signatures, duplicates delivered at once, and Temporal
+//! out of reach then back.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac as _};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::harness::{
+    BIN, Stack, ago, bundle, free_port, stack, unique, wait_until, with_parent_death_signal,
+};
+
+const SECRET: &str = "ingress-test-secret";
+const QUICK: Duration = Duration::from_secs(30);
+
+/// A running `handoff ingress`, killed when dropped.
+struct Receiver {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A worker process, killed and reaped when dropped.
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_ingress(stack: &Stack, task_queue: &str, temporal: Option<&str>) -> Receiver {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(BIN);
+    command.arg("ingress");
+    stack.configure(&mut command);
+    command
+        .env("HANDOFF_TASK_QUEUE", task_queue)
+        .env("HANDOFF_INGRESS_ADDR", &address)
+        .env("HANDOFF_INGRESS_SECRET", SECRET);
+    if let Some(temporal) = temporal {
+        command.env("TEMPORAL_ADDRESS", temporal);
+    }
+    let log = std::fs::File::create(stack.dir.join(format!("{}.log", unique("ingress")))).unwrap();
+    command
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null());
+    with_parent_death_signal(&mut command);
+    let receiver = Receiver {
+        child: command.spawn().unwrap(),
+        address,
+    };
+    wait_until("ingress health", QUICK, || {
+        (request(&receiver.address, "GET", "/healthz", &[], b"")
+            .ok()?
+            .0
+            == 200)
+            .then_some(())
+    });
+    receiver
+}
+
+/// One HTTP/1.1 exchange: the status and the body.
+fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn post_generic(receiver: &Receiver, event: &Value) -> (u16, String) {
+    let body = serde_json::to_vec(event).unwrap();
+    let headers = [("X-Handoff-Signature", signature(SECRET, &body))];
+    request(
+        &receiver.address,
+        "POST",
+        "/webhooks/generic",
+        &headers,
+        &body,
+    )
+    .unwrap()
+}
+
+fn metric(receiver: &Receiver, series: &str) -> f64 {
+    let (_, page) = request(&receiver.address, "GET", "/metrics", &[], b"").unwrap();
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn generic_events_are_verified_and_concurrent_duplicates_start_one_handoff() {
+    let stack = stack();
+    let queue = unique("ingress-generic");
+    let _worker = Worker(stack.spawn_worker(&queue));
+    let receiver = spawn_ingress(stack, &queue, None);
+    let id = unique("ingress");
+    let deal = format!("manual:{id}");
+    let won = json!({ "event_id": format!("{id}-won"), "type": "closed_won",
+                      "deal": { "source": "manual", "id": id }, "data": bundle(&id, "smb") });
+    let body = serde_json::to_vec(&won).unwrap();
+
+    // Missing, wrong and stale-key signatures change nothing.
+    let path = "/webhooks/generic";
+    let missing = request(&receiver.address, "POST", path, &[], &body).unwrap();
+    let wrong = [("X-Handoff-Signature", signature("not-the-secret", &body))];
+    let wrong = request(&receiver.address, "POST", path, &wrong, &body).unwrap();
+    assert_eq!((missing.0, wrong.0), (401, 401), "{missing:?} {wrong:?}");
+    let garbled = b"{not json";
+    let headers = [("X-Handoff-Signature", signature(SECRET, garbled))];
+    let malformed = request(&receiver.address, "POST", path, &headers, garbled).unwrap();
+    assert_eq!(malformed.0, 400);
+    assert!(malformed.1.contains("body"), "{malformed:?}");
+    assert!(
+        !stack
+            .handoff(&["deal", "status", &deal, "--json"])
+            .status
+            .success()
+    );
+
+    // The same event three times at once: one handoff, two duplicates.
+    let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let posts: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| post_generic(&receiver, &won)))
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let accepted = answers
+        .iter()
+        .filter(|(_, b)| b.contains("accepted"))
+        .count();
+    let duplicates = answers
+        .iter()
+        .filter(|(_, b)| b.contains("duplicate"))
+        .count();
+    assert_eq!((accepted, duplicates), (1, 2), "{answers:?}");
+    stack.wait_status(&deal, "awaiting gates", QUICK, |s| {
+        s["stage"] == "awaiting_gates"
+    });
+
+    // A signal with its own instant moves the handoff on.
+    let signed = json!({ "event_id": format!("{id}-signed"), "type": "contract_signed",
+                         "deal": { "source": "manual", "id": id }, "at": ago(600) });
+    assert_eq!(post_generic(&receiver, &signed).0, 200);
+    let status = stack.wait_status(&deal, "kickoff", QUICK, |s| s["stage"] == "kickoff");
+    assert_eq!(status["gates"]["signature"]["status"], "passed");
+    let tasks = wait_until("day-0 tasks", QUICK, || {
+        Some(stack.tasks(&deal)).filter(|t| !t.is_empty())
+    });
+    assert_eq!(tasks.len(), 4, "one set of onboarding tasks");
+
+    let series = |name: &str| metric(&receiver, name);
+    assert_eq!(
+        series("handoff_ingress_duplicates_total{source=\"generic\"}"),
+        2.0
+    );
+    assert_eq!(
+        series("handoff_ingress_signature_failures_total{source=\"generic\"}"),
+        2.0
+    );
+    assert_eq!(
+        series("handoff_ingress_requests_total{outcome=\"accepted\",source=\"generic\"}"),
+        2.0
+    );
+}
+
+/// Forwards every connection on `listener` to `upstream`.
+fn forward(listener: TcpListener, upstream: String) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_read, mut server_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut server_read, mut client_write) = (server, client);
+            std::thread::spawn(move || std::io::copy(&mut client_read, &mut server_write));
+            std::thread::spawn(move || std::io::copy(&mut server_read, &mut client_write));
+        }
+    });
+}
+
+#[test]
+fn temporal_out_of_reach_answers_503_and_the_retry_is_applied() {
+    let stack = stack();
+    let queue = unique("ingress-outage");
+    let _worker = Worker(stack.spawn_worker(&queue));
+    let port = free_port();
+    let temporal = format!("127.0.0.1:{port}");
+    let receiver = spawn_ingress(stack, &queue, Some(&temporal));
+    let id = unique("outage");
+    let won = json!({ "event_id": format!("{id}-won"), "type": "closed_won",
+                      "data": bundle(&id, "smb") });
+
+    let (status, body) = post_generic(&receiver, &won);
+    assert_eq!(status, 503, "{body}");
+    let (ready, _) = request(&receiver.address, "GET", "/readyz", &[], b"").unwrap();
+    assert_eq!(ready, 503);
+
+    // Temporal comes back at the address the receiver uses; the sender retries.
+    forward(TcpListener::bind(&temporal).unwrap(), stack.address.clone());
+    let (status, body) = post_generic(&receiver, &won);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("accepted"), "{body}");
+    stack.wait_status(&format!("manual:{id}"), "the handoff", QUICK, |s| {
+        s["stage"] == "awaiting_gates"
+    });
+    let (_, again) = post_generic(&receiver, &won);
+    assert!(again.contains("duplicate"), "{again}");
+}
