@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use handoff_workflows::activity::{Notification, TaskChange, TaskSpec};
@@ -190,9 +190,14 @@ impl Ledger {
                 source,
             })?;
         }
+        // WAL with NORMAL sync: a commit survives the process dying at any
+        // point, and the ledger stops paying a disk flush per write; only an
+        // operating-system crash can lose the latest commits. Deployments that
+        // need more run the ledger on PostgreSQL.
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

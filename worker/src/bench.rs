@@ -118,14 +118,19 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     .await?;
     report.breached = breached.per_segment.clone();
 
+    // The ceiling's profile: the counting run's average per handoff.
+    let per = |total: u64| (total as f64 / counting.completed.max(1) as f64).round() as u32;
     let profile = CeilingInput {
         signals: 0,
-        activities_per_signal: (counting.activities as f64 / counting.signals.max(1) as f64)
-            .round()
-            .max(1.0) as u32,
+        activities: per(counting.activities),
+        timers: per(counting.timers),
+        upserts: per(counting.upserts),
         timer_seconds: 3600,
     };
-    report.ceiling_activities_per_signal = profile.activities_per_signal;
+    report.ceiling_profile = format!(
+        "{} activities, {} timers, {} upserts",
+        profile.activities, profile.timers, profile.upserts
+    );
     eprintln!("ceiling: the same schedule on {CEILING_WORKFLOW_TYPE}");
     let ceiling_deals = synthetic_deals(args.seed, args.deals, "ceil");
     let ceiling_run = drive(
@@ -134,10 +139,12 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         args,
         Pace::Counting,
         Kind::Ceiling(profile),
-        &process,
+        &Process::new(ceiling.id().context("the ceiling worker has no pid")?),
     )
     .await?;
     report.ceiling_handoffs_per_second = ceiling_run.per_second();
+    report.ceiling_cpu_ms_per_workflow_task =
+        ceiling_run.cpu_seconds * 1000.0 / ceiling_run.workflow_tasks.max(1) as f64;
     report.ceiling_close_lag_ms = (ceiling_run.close_lag_ms_p50, ceiling_run.close_lag_ms_p99);
     report.throughput_ratio =
         report.handoffs_per_second / report.ceiling_handoffs_per_second.max(f64::EPSILON);
@@ -259,6 +266,8 @@ struct Run {
     workflow_tasks: u64,
     signals: u64,
     activities: u64,
+    timers: u64,
+    upserts: u64,
     /// From the last signal to the close, per handoff.
     close_lag_ms_p50: f64,
     close_lag_ms_p99: f64,
@@ -416,6 +425,8 @@ async fn drive(
         run.workflow_tasks += counts.workflow_tasks as u64;
         run.signals += counts.signals as u64;
         run.activities += counts.activities as u64;
+        run.timers += counts.timers as u64;
+        run.upserts += counts.upserts as u64;
         let entry = run
             .per_segment
             .entry(deals[index].segment.to_owned())
@@ -789,7 +800,8 @@ struct Report {
     handoffs_per_second: f64,
     workflow_tasks_per_second: f64,
     ceiling_handoffs_per_second: f64,
-    ceiling_activities_per_signal: u32,
+    ceiling_profile: String,
+    ceiling_cpu_ms_per_workflow_task: f64,
     throughput_ratio: f64,
     close_lag_ms: (f64, f64),
     ceiling_close_lag_ms: (f64, f64),
@@ -817,11 +829,11 @@ impl Report {
              | deals (seed {}) at time scale {} | {} |\n\
              | handoffs completed per second | {:.2} |\n\
              | workflow tasks per second | {:.1} |\n\
-             | ceiling (`{CEILING_WORKFLOW_TYPE}`, {} activities per signal) handoffs per second | {:.2} |\n\
+             | ceiling (`{CEILING_WORKFLOW_TYPE}`: the same signals, {}) handoffs per second | {:.2} |\n\
              | throughput, share of the ceiling | {:.1} % |\n\
              | last signal → handoff closed, p50 / p99 (ceiling) | {:.0} / {:.0} ms ({:.0} / {:.0} ms) |\n\
              | worker CPU per handoff | {:.1} ms |\n\
-             | worker CPU per workflow task | {:.3} ms |\n\
+             | worker CPU per workflow task (ceiling worker) | {:.3} ms ({:.3} ms) |\n\
              | worker RSS at start / peak | {:.1} MiB / {:.1} MiB |\n\
              | RSS with {} open handoffs cached | {:.1} MiB ({:.1} KiB per handoff) |\n\
              | signal sent → `status` shows it, p50 / p99 | {:.1} ms / {:.1} ms |\n\
@@ -832,7 +844,7 @@ impl Report {
             self.deals,
             self.handoffs_per_second,
             self.workflow_tasks_per_second,
-            self.ceiling_activities_per_signal,
+            self.ceiling_profile,
             self.ceiling_handoffs_per_second,
             self.throughput_ratio * 100.0,
             self.close_lag_ms.0,
@@ -841,6 +853,7 @@ impl Report {
             self.ceiling_close_lag_ms.1,
             self.cpu_ms_per_handoff,
             self.cpu_ms_per_workflow_task,
+            self.ceiling_cpu_ms_per_workflow_task,
             self.baseline_rss_mib,
             self.peak_rss_mib,
             self.open_handoffs,

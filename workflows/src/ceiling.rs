@@ -29,10 +29,26 @@ pub const CEILING_WORKFLOW_TYPE: &str = "BenchCeiling";
 pub struct CeilingInput {
     /// Signals after which the run completes.
     pub signals: u32,
-    /// Activities run after each signal, one after another.
-    pub activities_per_signal: u32,
-    /// Length of the timer armed between signals, in seconds.
+    /// Activities in the whole run, spread evenly over the signals and run
+    /// one after another.
+    pub activities: u32,
+    /// Timers in the whole run: one is armed after each of the first
+    /// signals, and cancelled by the next.
+    pub timers: u32,
+    /// Search attribute upserts in the whole run, spread over the signals.
+    pub upserts: u32,
+    /// Length of each timer, in seconds.
     pub timer_seconds: u64,
+}
+
+impl CeilingInput {
+    /// How many of `total` fall to the `step`-th signal (1-based), so that
+    /// every signal gets its share and the shares add up to `total`.
+    pub fn share(&self, total: u32, step: u32) -> u32 {
+        let signals = u64::from(self.signals.max(1));
+        let upto = |n: u32| (u64::from(total) * u64::from(n) / signals) as u32;
+        upto(step) - upto(step.saturating_sub(1))
+    }
 }
 
 /// The no-op activity a ceiling run calls.
@@ -72,7 +88,7 @@ impl CeilingWorkflow {
                 if let Some(armed) = timer.take() {
                     armed.cancel();
                 }
-                for _ in 0..input.activities_per_signal {
+                for _ in 0..input.share(input.activities, handled) {
                     let options =
                         ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
                             .build();
@@ -81,9 +97,11 @@ impl CeilingWorkflow {
                         .execute_activity(CeilingActivities::noop, handled, options)
                         .await;
                 }
-                ctx.upsert_search_attributes(vec![
-                    HANDOFF_STAGE.value_set(format!("step-{handled}")),
-                ]);
+                if input.share(input.upserts, handled) > 0 {
+                    ctx.upsert_search_attributes(vec![
+                        HANDOFF_STAGE.value_set(format!("step-{handled}")),
+                    ]);
+                }
             }
             if handled >= input.signals {
                 if let Some(armed) = timer.take() {
@@ -91,7 +109,7 @@ impl CeilingWorkflow {
                 }
                 return Ok(handled);
             }
-            if timer.is_none() {
+            if timer.is_none() && handled <= input.timers {
                 timer = Some(Box::pin(
                     ctx.timer(Duration::from_secs(input.timer_seconds.max(1))),
                 ));
@@ -151,5 +169,28 @@ impl CeilingWorkflow {
     #[signal(name = "adoption_reported")]
     pub fn adoption_reported(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _payload: RawValue) {
         self.received += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_spread_a_total_over_the_signals() {
+        let input = CeilingInput {
+            signals: 7,
+            activities: 10,
+            timers: 3,
+            upserts: 5,
+            timer_seconds: 60,
+        };
+        let activities: Vec<u32> = (1..=7).map(|s| input.share(10, s)).collect();
+        assert_eq!(activities.iter().sum::<u32>(), 10);
+        assert!(
+            activities.iter().all(|&n| n == 1 || n == 2),
+            "{activities:?}"
+        );
+        assert_eq!((1..=7).map(|s| input.share(5, s)).sum::<u32>(), 5);
     }
 }

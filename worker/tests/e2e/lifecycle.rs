@@ -407,7 +407,10 @@ fn the_benchmark_runs_end_to_end_and_reports_every_measure() {
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("| throughput, share of the ceiling |"), "{stdout}");
+    assert!(
+        stdout.contains("| throughput, share of the ceiling |"),
+        "{stdout}"
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("bench.json")).unwrap()).unwrap();
     for measure in [
@@ -418,7 +421,10 @@ fn the_benchmark_runs_end_to_end_and_reports_every_measure() {
         "signal_to_status_ms_p50",
         "replay_ms",
     ] {
-        assert!(report[measure].as_f64().unwrap() > 0.0, "{measure} in {report:#}");
+        assert!(
+            report[measure].as_f64().unwrap() > 0.0,
+            "{measure} in {report:#}"
+        );
     }
     let counted: f64 = report["counting"]
         .as_object()
