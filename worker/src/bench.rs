@@ -30,7 +30,6 @@ use tokio::sync::Semaphore;
 
 use handoff_workflows::bundle::ValidBundle;
 use handoff_workflows::ceiling::{CEILING_WORKFLOW_TYPE, CeilingInput};
-use handoff_workflows::deal_handoff::SEARCH_ATTRIBUTES;
 
 use crate::cli::BenchArgs;
 use crate::exit::Exit;
@@ -679,25 +678,8 @@ fn free_port() -> anyhow::Result<u16> {
 
 fn spawn_server(binary: &Path, port: u16, scratch: &Path) -> anyhow::Result<Child> {
     let log = std::fs::File::create(scratch.join("temporal.log"))?;
-    let mut command = Command::new(binary);
-    command
-        .args([
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--log-level",
-            "error",
-        ])
-        .args(["--port", &port.to_string()])
-        .arg("--db-filename")
-        .arg(scratch.join("temporal.db"));
-    for (name, kind) in SEARCH_ATTRIBUTES {
-        command
-            .arg("--search-attribute")
-            .arg(format!("{name}={kind}"));
-    }
+    let mut command = crate::dev::server_command(binary, port, &scratch.join("temporal.db"));
+    command.args(["--headless", "--log-level", "error"]);
     command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -80,9 +80,9 @@ pub(crate) fn temporal_binary() -> anyhow::Result<PathBuf> {
     })
 }
 
-fn spawn_server(binary: &Path, args: &DevArgs, log_path: &Path) -> anyhow::Result<Child> {
-    let log = std::fs::File::create(log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
+/// `temporal server start-dev` on loopback at `port`, keeping its state in
+/// `db_file`, with every search attribute the workflow writes registered.
+pub(crate) fn server_command(binary: &Path, port: u16, db_file: &Path) -> Command {
     let mut command = Command::new(binary);
     command
         .args([
@@ -92,22 +92,25 @@ fn spawn_server(binary: &Path, args: &DevArgs, log_path: &Path) -> anyhow::Resul
             "127.0.0.1",
             "--namespace",
             "default",
-            "--log-level",
-            "warn",
         ])
-        .args([
-            "--port",
-            &args.port.to_string(),
-            "--ui-port",
-            &args.ui_port.to_string(),
-        ])
+        .args(["--port", &port.to_string()])
         .arg("--db-filename")
-        .arg(args.state_dir.join("temporal.db"));
+        .arg(db_file);
     for (name, kind) in SEARCH_ATTRIBUTES {
         command
             .arg("--search-attribute")
             .arg(format!("{name}={kind}"));
     }
+    command
+}
+
+fn spawn_server(binary: &Path, args: &DevArgs, log_path: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut command = server_command(binary, args.port, &args.state_dir.join("temporal.db"));
+    command
+        .args(["--log-level", "warn"])
+        .args(["--ui-port", &args.ui_port.to_string()]);
     command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

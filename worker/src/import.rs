@@ -327,7 +327,7 @@ fn strip_nulls(value: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(domain_of("example.com"), "example.com");
     }
 
-    mod fuzz {
+    pub(crate) mod fuzz {
         use proptest::prelude::*;
 
         use super::*;
@@ -417,7 +417,7 @@ mod tests {
         }
 
         /// A rejection starts with the field it is about: `a.b: why`.
-        fn names_a_field(message: &str) -> bool {
+        pub(crate) fn names_a_field(message: &str) -> bool {
             message.split_once(": ").is_some_and(|(field, why)| {
                 !why.is_empty()
                     && !field.is_empty()

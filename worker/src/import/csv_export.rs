@@ -315,6 +315,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
+        use crate::import::tests::fuzz::names_a_field;
 
         const HEADERS: &[&str] = &[
             "Id",
@@ -380,17 +381,6 @@ mod tests {
                     }
                     text
                 })
-        }
-
-        /// A rejection starts with the field it is about: `a.b: why`.
-        fn names_a_field(message: &str) -> bool {
-            message.split_once(": ").is_some_and(|(field, why)| {
-                !why.is_empty()
-                    && !field.is_empty()
-                    && field
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
-            })
         }
 
         fn check(records: &[(String, Record)]) -> Result<(), TestCaseError> {
