@@ -62,7 +62,8 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     let port = free_port()?;
     let address = format!("127.0.0.1:{port}");
     let mut server = spawn_server(&binary, port, scratch)?;
-    let client = wait_for_server(&address, &mut server).await?;
+    let client =
+        crate::dev::wait_until_ready(&address, &mut server, &scratch.join("temporal.log")).await?;
     eprintln!(
         "dev server ready at {address} (SQLite file in {})",
         scratch.display()
@@ -688,26 +689,6 @@ fn spawn_server(binary: &Path, port: u16, scratch: &Path) -> anyhow::Result<Chil
     command
         .spawn()
         .map_err(|e| Exit::config(format!("cannot start {}: {e}", binary.display())))
-}
-
-async fn wait_for_server(address: &str, server: &mut Child) -> anyhow::Result<Client> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.try_wait()? {
-            return Err(Exit::runtime(format!("the dev server exited: {status}")));
-        }
-        if let Ok(client) = temporal::connect(Some(address)).await
-            && temporal::missing_search_attributes(&client)
-                .await
-                .is_ok_and(|m| m.is_empty())
-        {
-            return Ok(client);
-        }
-        if Instant::now() > deadline {
-            return Err(Exit::runtime("the dev server did not become ready in 60 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn spawn_worker(exe: &Path, address: &str, scratch: &Path, cache: usize) -> anyhow::Result<Child> {

@@ -130,7 +130,7 @@ fn spawn_server(binary: &Path, args: &DevArgs, log_path: &Path) -> anyhow::Resul
         .map_err(|e| Exit::config(format!("cannot start {}: {e}", binary.display())))
 }
 
-async fn wait_until_ready(
+pub(crate) async fn wait_until_ready(
     address: &str,
     child: &mut Child,
     log_path: &Path,

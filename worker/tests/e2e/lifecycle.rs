@@ -132,17 +132,12 @@ fn the_worker_refuses_to_start_without_its_search_attributes() {
             .unwrap();
         assert!(output.status.success(), "{args:?}: {}", describe(&output));
     };
-    for (name, kind) in [
-        ("DealId", "Keyword"),
-        ("DealSource", "Keyword"),
-        ("Segment", "Keyword"),
-        ("HandoffStage", "Keyword"),
-        ("HandoffOwner", "Keyword"),
-        ("AtRisk", "Bool"),
-        ("BreachCount", "Int"),
-        ("NextDeadline", "Datetime"),
-        ("DealAmount", "Keyword"),
-    ] {
+    for (name, kind) in handoff_workflows::deal_handoff::SEARCH_ATTRIBUTES {
+        let kind = if name == "DealAmount" {
+            "Keyword"
+        } else {
+            kind
+        };
         operator(&["create", "--name", name, "--type", kind]);
     }
     let output = run();
