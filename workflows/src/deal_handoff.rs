@@ -515,7 +515,11 @@ async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
     ctx.state_mut(|s| s.tick(ctx.workflow_time()));
     // Runs whose history predates the re-snap keep reminders where they were.
     let resnap = ctx.patched("resnap-reminders-on-reassign");
-    ctx.state_mut(|s| s.handoff.resnap_on_reassign = resnap);
+    let keep = ctx.patched("keep-dropped-gate-clocks");
+    ctx.state_mut(|s| {
+        s.handoff.resnap_on_reassign = resnap;
+        s.handoff.keep_dropped_gate_clocks = keep;
+    });
     guard_probe(ctx).await;
     let mut armed: Option<Armed<'_>> = None;
     loop {

@@ -80,6 +80,11 @@ pub struct GateRecord {
     pub by: Option<String>,
     /// Its SLA clock, for required gates once the plan is frozen.
     pub sla: Option<Sla>,
+    /// The clock of a gate a re-plan stopped requiring, kept so that a
+    /// later re-plan requiring it again resumes it instead of starting over
+    /// (and repeating its breach and escalations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<Sla>,
 }
 
 /// A signal the workflow could not use.
@@ -458,6 +463,10 @@ pub struct Handoff {
     /// histories predate it replay as they ran.
     #[serde(default)]
     pub resnap_on_reassign: bool,
+    /// Whether a re-plan sets aside the clock of a gate it drops (see
+    /// [`GateRecord::set_aside`]); behind a patch like the re-snap.
+    #[serde(default)]
+    pub keep_dropped_gate_clocks: bool,
     /// Task key → record.
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Notifications delivered.
@@ -501,6 +510,7 @@ impl Handoff {
             escalation_count: 0,
             reassignments: 0,
             resnap_on_reassign: false,
+            keep_dropped_gate_clocks: true,
             tasks: BTreeMap::new(),
             notifications_sent: 0,
             notifications_failed: 0,

@@ -181,13 +181,20 @@ impl Handoff {
         let calendar = self.calendar();
         let anchor = self.gate_anchor.unwrap_or(now);
         let timezone = calendar.timezone();
+        let keep = self.keep_dropped_gate_clocks;
         for gate in Gate::ALL {
             let record = self.gates.entry(gate).or_default();
             let policy = plan.playbook.gate(gate);
             let (Some(policy), true) = (policy, plan.requires(gate)) else {
-                record.sla = None;
+                let dropped = record.sla.take();
+                if keep && dropped.is_some() {
+                    record.set_aside = dropped;
+                }
                 continue;
             };
+            if keep && record.sla.is_none() && record.passed_at.is_none() {
+                record.sla = record.set_aside.take();
+            }
             if record.sla.is_some() {
                 // A re-plan keeps a clock that was already running: its
                 // pause shifts, sent reminders and any breach stand.

@@ -727,3 +727,54 @@ fn an_adoption_rate_survives_continue_as_new() {
 
     assert_eq!(carried.adoption_rate, sim.handoff.adoption_rate);
 }
+
+// Regression: an enterprise handoff re-planned to smb before day 0 dropped
+// its overdue security clock, and re-planned back it started the clock over
+// and sent the security escalation at level 3 a second time.
+#[test]
+fn a_gate_dropped_and_required_again_by_re_plans_escalates_once() {
+    let step = |gap_minutes, signal| Step {
+        gap_minutes,
+        early_minutes: 0,
+        signal,
+    };
+    let history = History {
+        segment: "enterprise",
+        start: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+        steps: vec![
+            step(20407, Signal::KickoffHeld),
+            step(1129, Signal::KickoffHeld),
+            step(4956, Signal::KickoffHeld),
+            step(
+                1076,
+                Signal::ExtendDeadline {
+                    milestone: "signature",
+                    later_by_minutes: 0,
+                },
+            ),
+            step(
+                92,
+                Signal::ClosedWon {
+                    segment: Some("smb"),
+                },
+            ),
+            step(1, Signal::ClosedWon { segment: None }),
+        ],
+    };
+    let played = Player::play_all(&history);
+    let escalations: Vec<&str> = played
+        .sim
+        .log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Notify(n) if n.kind == "escalation" => Some(n.key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut unique = escalations.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), escalations.len(), "{escalations:?}");
+}
