@@ -343,6 +343,39 @@ pub(crate) struct IngressArgs {
         hide_env_values = true
     )]
     pub(crate) secret: Option<String>,
+    /// The address HubSpot calls, e.g. https://hooks.example.com (its v3 signatures cover it)
+    #[arg(long, env = "HANDOFF_INGRESS_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// HubSpot app client secret, the key of X-HubSpot-Signature-v3 (environment only)
+    #[arg(
+        long,
+        env = "HANDOFF_HUBSPOT_CLIENT_SECRET",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) hubspot_client_secret: Option<String>,
+    /// HubSpot access token for reading deals, companies and contacts (environment only)
+    #[arg(
+        long,
+        env = "HANDOFF_HUBSPOT_TOKEN",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) hubspot_token: Option<String>,
+    /// Base URL of the HubSpot CRM API [default: https://api.hubapi.com]
+    #[arg(long, env = "HANDOFF_HUBSPOT_API_URL", value_name = "URL")]
+    pub(crate) hubspot_api_url: Option<String>,
+    /// Salesforce organisation id whose Outbound Messages are accepted (15 or 18 characters)
+    #[arg(long, env = "HANDOFF_SALESFORCE_ORG_ID", value_name = "ID")]
+    pub(crate) salesforce_org_id: Option<String>,
+    /// Token the Outbound Message endpoint URL carries as ?token= (environment only)
+    #[arg(
+        long,
+        env = "HANDOFF_SALESFORCE_TOKEN",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) salesforce_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

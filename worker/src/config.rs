@@ -341,6 +341,12 @@ const DEFAULT_HUBSPOT_STAGES: [(&str, StageKind); 7] = [
 pub(crate) struct IngressFileConfig {
     /// Listen address of `handoff ingress`.
     pub(crate) addr: Option<SocketAddr>,
+    /// The address the CRMs call, covered by HubSpot's v3 signatures.
+    pub(crate) public_url: Option<String>,
+    /// Base URL of the HubSpot CRM API.
+    pub(crate) hubspot_api_url: Option<String>,
+    /// Salesforce organisation id whose Outbound Messages are accepted.
+    pub(crate) salesforce_org_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -304,7 +304,7 @@ fn text(value: &Value, path: &[&str]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn domain_of(website: &str) -> String {
+pub(crate) fn domain_of(website: &str) -> String {
     let without_scheme = website.split("://").last().unwrap_or(website);
     without_scheme
         .split('/')
@@ -314,7 +314,7 @@ fn domain_of(website: &str) -> String {
         .to_owned()
 }
 
-fn strip_nulls(value: Value) -> Value {
+pub(crate) fn strip_nulls(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()

@@ -9,7 +9,9 @@
 //! (a stage change older than the last one applied is late) hold under
 //! concurrent deliveries.
 //!
-//! Sources live in their own modules: [`generic`] (HMAC of the body).
+//! Sources live in their own modules: [`generic`] (HMAC of the body),
+//! [`hubspot`] (v3 signatures, then the deal read from the CRM API) and
+//! [`salesforce`] (SOAP Outbound Messages of one organisation).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,12 +36,17 @@ use crate::exit::Exit;
 use crate::temporal::{self, Delivered, Target};
 
 mod generic;
+mod hubspot;
+mod hubspot_api;
 mod metrics;
+mod salesforce;
 
 pub(crate) use metrics::IngressMetrics;
 
 /// Default listen address.
 pub(crate) const DEFAULT_INGRESS_ADDR: &str = "127.0.0.1:8088";
+/// Where the HubSpot CRM API lives.
+const DEFAULT_HUBSPOT_API_URL: &str = "https://api.hubapi.com";
 /// Locks striping the deals, so one deal's events are handled in turn.
 const DEAL_LOCKS: usize = 64;
 
@@ -49,6 +56,18 @@ pub(crate) struct IngressConfig {
     pub(crate) listen: SocketAddr,
     /// Key of `X-Handoff-Signature` on `/webhooks/generic`; `None` refuses every call.
     pub(crate) secret: Option<String>,
+    /// `HANDOFF_INGRESS_PUBLIC_URL`, without a trailing slash.
+    pub(crate) public_url: Option<String>,
+    /// HubSpot's v3 signature key; `None` refuses every HubSpot call.
+    pub(crate) hubspot_client_secret: Option<String>,
+    /// Bearer token of the HubSpot CRM API.
+    pub(crate) hubspot_token: Option<String>,
+    /// Base URL of the HubSpot CRM API, without a trailing slash.
+    pub(crate) hubspot_api_url: String,
+    /// Salesforce organisation accepted, in its 18-character form; `None` refuses every call.
+    pub(crate) salesforce_org_id: Option<String>,
+    /// `?token=` the Salesforce endpoint URL must carry, when set.
+    pub(crate) salesforce_token: Option<String>,
 }
 
 impl IngressConfig {
@@ -62,9 +81,56 @@ impl IngressConfig {
                 .expect("the default address parses"),
         };
         let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        let url = |name: &str, value: Option<String>| -> anyhow::Result<Option<String>> {
+            let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+                return Ok(None);
+            };
+            let parsed = reqwest::Url::parse(value.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    Exit::config(format!(
+                        "{name}: {value:?} is not an http(s) URL, e.g. https://hooks.example.com"
+                    ))
+                })?;
+            Ok(Some(parsed.as_str().trim_end_matches('/').to_owned()))
+        };
+        let public_url = url(
+            "HANDOFF_INGRESS_PUBLIC_URL",
+            args.public_url.clone().or(file.public_url.clone()),
+        )?;
+        let hubspot_api_url = url(
+            "HANDOFF_HUBSPOT_API_URL",
+            args.hubspot_api_url
+                .clone()
+                .or(file.hubspot_api_url.clone()),
+        )?
+        .unwrap_or_else(|| DEFAULT_HUBSPOT_API_URL.to_owned());
+        let salesforce_org_id = match args
+            .salesforce_org_id
+            .clone()
+            .or(file.salesforce_org_id.clone())
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(id) => Some(
+                handoff_workflows::identity::salesforce_id_18(id.trim()).ok_or_else(|| {
+                    Exit::config(format!(
+                        "HANDOFF_SALESFORCE_ORG_ID: {id:?} is not a Salesforce id \
+                         (15 or 18 letters and digits, e.g. 00D5g000004ABCDEAA)"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listen,
             secret: non_empty(&args.secret),
+            public_url,
+            hubspot_client_secret: non_empty(&args.hubspot_client_secret),
+            hubspot_token: non_empty(&args.hubspot_token),
+            hubspot_api_url,
+            salesforce_org_id,
+            salesforce_token: non_empty(&args.salesforce_token),
         })
     }
 }
@@ -77,6 +143,7 @@ pub(crate) struct Ingress {
     /// Connected on first use, so the receiver starts (and answers 503)
     /// while Temporal is down.
     client: Mutex<Option<Client>>,
+    hubspot: hubspot_api::HubSpotApi,
     metrics: IngressMetrics,
     locks: Vec<Mutex<()>>,
 }
@@ -150,6 +217,10 @@ pub(crate) struct Delivery<'a> {
     pub(crate) occurred_at: i64,
     /// Stage changes are ordered per deal; a late one is not applied.
     pub(crate) ordered: bool,
+    /// An ordered event at the very instant of the last one applied is the
+    /// same change seen twice (HubSpot sends one change to every matching
+    /// subscription); `false` where events are snapshots of the whole record.
+    pub(crate) same_instant_is_duplicate: bool,
     /// Only a handoff that exists gets it; nothing is started.
     pub(crate) existing_only: bool,
 }
@@ -163,11 +234,15 @@ impl Ingress {
                 settings.database_url
             ))
         })?;
+        let hubspot =
+            hubspot_api::HubSpotApi::new(&config.hubspot_api_url, config.hubspot_token.clone())
+                .map_err(|e| Exit::config(format!("cannot build the HubSpot client: {e:#}")))?;
         Ok(Self {
             config,
             settings,
             ledger,
             client: Mutex::new(None),
+            hubspot,
             metrics: IngressMetrics::new(),
             locks: (0..DEAL_LOCKS).map(|_| Mutex::new(())).collect(),
         })
@@ -190,14 +265,63 @@ impl Ingress {
         })
     }
 
+    /// Whether the source's event was recorded already.
+    pub(crate) async fn seen(&self, source: &str, event_id: &str) -> Result<bool, Refusal> {
+        self.ledger
+            .ingress_event_seen(source, event_id)
+            .await
+            .map_err(|e| ledger_unavailable(e.into()))
+    }
+
+    /// Whether the deal registry knows the handoff.
+    pub(crate) async fn known(&self, workflow_id: &str) -> Result<bool, Refusal> {
+        self.ledger
+            .deal_known(workflow_id)
+            .await
+            .map_err(|e| ledger_unavailable(e.into()))
+    }
+
+    /// The handoff a deal's events reach: the one a merge aliased it to, or its own.
+    pub(crate) async fn target(&self, source: &str, deal_id: &str) -> Result<Target, Refusal> {
+        let own = handoff_workflows::identity::workflow_id(source, deal_id);
+        let workflow_id = self
+            .ledger
+            .resolve_alias(&own)
+            .await
+            .map_err(|e| ledger_unavailable(e.into()))?;
+        let prefix = format!(
+            "{}{source}-",
+            handoff_workflows::identity::WORKFLOW_ID_PREFIX
+        );
+        let deal_id = match workflow_id.strip_prefix(&prefix) {
+            Some(id) if workflow_id != own => id.to_owned(),
+            _ => deal_id.trim().to_owned(),
+        };
+        Ok(Target {
+            workflow_id,
+            source: source.to_owned(),
+            deal_id,
+        })
+    }
+
+    /// Makes events for `alias` reach the handoff `workflow_id`.
+    pub(crate) async fn alias(&self, alias: &str, workflow_id: &str) -> Result<(), Refusal> {
+        info!(
+            alias,
+            workflow_id, "deal merged: its events now reach this handoff"
+        );
+        self.ledger
+            .record_alias(alias, workflow_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| ledger_unavailable(e.into()))
+    }
+
     /// Applies one event: the duplicate and order checks, the signal, the record.
     pub(crate) async fn apply(&self, delivery: Delivery<'_>) -> Result<Outcome, Refusal> {
         let lock = &self.locks[stripe(&delivery.target.workflow_id)];
         let _held = lock.lock().await;
-        let unavailable = |e: anyhow::Error| {
-            warn!(error = %format!("{e:#}"), "ingress delivery failed");
-            Refusal::Unavailable("the event could not be handed on; retry later".to_owned())
-        };
+        let unavailable = ledger_unavailable;
         if self
             .ledger
             .ingress_event_seen(delivery.source, &delivery.event_id)
@@ -261,7 +385,7 @@ impl Ingress {
         if delivery.ordered
             && let Some(latest) = self.ledger.latest_ingress_event(workflow_id, kind).await?
         {
-            if latest == delivery.occurred_at {
+            if latest == delivery.occurred_at && delivery.same_instant_is_duplicate {
                 return Ok(Some(Outcome::Duplicate));
             }
             if latest > delivery.occurred_at {
@@ -293,6 +417,12 @@ impl Ingress {
     }
 }
 
+/// A ledger or Temporal failure: 503, so the sender retries.
+pub(crate) fn ledger_unavailable(e: anyhow::Error) -> Refusal {
+    warn!(error = %format!("{e:#}"), "ingress delivery failed");
+    Refusal::Unavailable("the event could not be handed on; retry later".to_owned())
+}
+
 fn stripe(workflow_id: &str) -> usize {
     workflow_id.bytes().fold(0usize, |h, b| {
         h.wrapping_mul(31).wrapping_add(usize::from(b))
@@ -311,6 +441,8 @@ pub(crate) fn router(ingress: Arc<Ingress>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
         .route("/webhooks/generic", post(generic::receive))
+        .route("/webhooks/hubspot", post(hubspot::receive))
+        .route("/webhooks/salesforce", post(salesforce::receive))
         .with_state(ingress)
 }
 
@@ -352,6 +484,23 @@ pub(crate) async fn run(config: IngressConfig, settings: Settings) -> anyhow::Re
         warn!(
             setting = "HANDOFF_INGRESS_SECRET",
             "ingress secret not set: /webhooks/generic refuses every call"
+        );
+    }
+    if config.hubspot_client_secret.is_none() || config.public_url.is_none() {
+        warn!(
+            settings = "HANDOFF_HUBSPOT_CLIENT_SECRET, HANDOFF_INGRESS_PUBLIC_URL",
+            "HubSpot not configured: /webhooks/hubspot refuses every call"
+        );
+    } else if config.hubspot_token.is_none() {
+        warn!(
+            setting = "HANDOFF_HUBSPOT_TOKEN",
+            "HubSpot token not set: closed-won deals cannot be read and are answered 503"
+        );
+    }
+    if config.salesforce_org_id.is_none() {
+        warn!(
+            setting = "HANDOFF_SALESFORCE_ORG_ID",
+            "Salesforce not configured: /webhooks/salesforce refuses every call"
         );
     }
     let ingress = Arc::new(Ingress::open(config, settings).await?);

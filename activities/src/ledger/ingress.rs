@@ -80,6 +80,40 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Makes the handoff of `workflow_id` the one that events for
+    /// `alias_workflow_id` reach; the first alias recorded stays.
+    pub async fn record_alias(
+        &self,
+        alias_workflow_id: &str,
+        workflow_id: &str,
+    ) -> Result<bool, LedgerError> {
+        let inserted = on_pool!(self, pool => {
+            let query = sqlx::query(
+                "INSERT INTO deal_aliases (alias_workflow_id, workflow_id, created_at)
+                 VALUES ($1, $2, $3) ON CONFLICT (alias_workflow_id) DO NOTHING",
+            )
+            .bind(alias_workflow_id)
+            .bind(workflow_id)
+            .bind(now_text());
+            query.execute(pool).await?.rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// The handoff that events for `workflow_id` reach: its alias target, or itself.
+    pub async fn resolve_alias(&self, workflow_id: &str) -> Result<String, LedgerError> {
+        let target: Option<String> = on_pool!(self, pool => {
+            let query = sqlx::query_scalar(
+                "SELECT workflow_id FROM deal_aliases WHERE alias_workflow_id = $1",
+            )
+            .bind(workflow_id);
+            query.fetch_optional(pool).await?
+        });
+        Ok(target.unwrap_or_else(|| workflow_id.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +170,24 @@ mod tests {
                     .unwrap(),
                 Some(1_772_830_900_000)
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_alias_leads_to_the_first_handoff_it_was_given() {
+        for (ledger, _dir) in ledgers().await {
+            let merged = "handoff-hubspot-1-6";
+            let surviving = "handoff-hubspot-1-7";
+            assert_eq!(ledger.resolve_alias(surviving).await.unwrap(), surviving);
+            assert!(ledger.record_alias(surviving, merged).await.unwrap());
+            assert!(
+                !ledger
+                    .record_alias(surviving, "handoff-hubspot-1-8")
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(ledger.resolve_alias(surviving).await.unwrap(), merged);
+            assert_eq!(ledger.resolve_alias(merged).await.unwrap(), merged);
         }
     }
 }

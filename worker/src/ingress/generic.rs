@@ -93,6 +93,7 @@ async fn handle(
             bundle: Some(&bundle),
             occurred_at,
             ordered: false,
+            same_instant_is_duplicate: false,
             existing_only: false,
         };
         ingress.apply(delivery).await?
@@ -121,6 +122,7 @@ async fn handle(
             bundle: None,
             occurred_at,
             ordered: false,
+            same_instant_is_duplicate: false,
             existing_only: false,
         };
         ingress.apply(delivery).await?

@@ -116,6 +116,12 @@ impl IngressMetrics {
             .inc();
     }
 
+    pub(crate) fn unknown_stage(&self, source: &str) {
+        self.unknown_stages
+            .with_label_values(&[known(source, &SOURCES)])
+            .inc();
+    }
+
     /// The text exposition format.
     pub(crate) fn render(&self) -> String {
         let mut buffer = Vec::new();
