@@ -134,7 +134,8 @@ async fn handle(
         .as_deref()
         .and_then(salesforce_id_18)
         .ok_or_else(|| Refusal::Unauthorized("OrganizationId: missing".to_owned()))?;
-    if given != organization {
+    // The first 15 characters are the id; the last 3 only encode their case.
+    if given[..15] != organization[..15] {
         return Err(Refusal::Unauthorized(format!(
             "OrganizationId: {given} is not the organisation this receiver accepts"
         )));
@@ -287,7 +288,12 @@ fn parse(xml: &str) -> Result<Message, Refusal> {
             Event::End(_) => {
                 path.pop();
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = path.last() {
+                    return Err(malformed(format!("not XML: it ends inside <{open}>")));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -416,6 +422,7 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert!(reason("<a><b></a>").contains("not XML"));
+        assert!(reason("<notifications><Notification>").contains("ends inside <Notification>"));
         assert!(reason("<Envelope><Body/></Envelope>").contains("no notifications"));
         assert!(reason("{\"json\": true}").contains("no notifications"));
     }

@@ -15,13 +15,13 @@ use crate::harness::{
     BIN, Stack, ago, bundle, free_port, stack, unique, wait_until, with_parent_death_signal,
 };
 
-const SECRET: &str = "ingress-test-secret";
-const QUICK: Duration = Duration::from_secs(30);
+pub(crate) const SECRET: &str = "ingress-test-secret";
+pub(crate) const QUICK: Duration = Duration::from_secs(30);
 
 /// A running `handoff ingress`, killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Drop for Receiver {
@@ -32,7 +32,7 @@ impl Drop for Receiver {
 }
 
 /// A worker process, killed and reaped when dropped.
-struct Worker(Child);
+pub(crate) struct Worker(pub(crate) Child);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -42,6 +42,15 @@ impl Drop for Worker {
 }
 
 fn spawn_ingress(stack: &Stack, task_queue: &str, temporal: Option<&str>) -> Receiver {
+    spawn_ingress_with(stack, task_queue, temporal, &[])
+}
+
+pub(crate) fn spawn_ingress_with(
+    stack: &Stack,
+    task_queue: &str,
+    temporal: Option<&str>,
+    env: &[(&str, String)],
+) -> Receiver {
     let address = format!("127.0.0.1:{}", free_port());
     let mut command = Command::new(BIN);
     command.arg("ingress");
@@ -52,6 +61,9 @@ fn spawn_ingress(stack: &Stack, task_queue: &str, temporal: Option<&str>) -> Rec
         .env("HANDOFF_INGRESS_SECRET", SECRET);
     if let Some(temporal) = temporal {
         command.env("TEMPORAL_ADDRESS", temporal);
+    }
+    for (key, value) in env {
+        command.env(key, value);
     }
     let log = std::fs::File::create(stack.dir.join(format!("{}.log", unique("ingress")))).unwrap();
     command
@@ -74,17 +86,28 @@ fn spawn_ingress(stack: &Stack, task_queue: &str, temporal: Option<&str>) -> Rec
 }
 
 /// One HTTP/1.1 exchange: the status and the body.
-fn request(
+pub(crate) fn request(
     address: &str,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
+    request_typed(address, method, path, "application/json", headers, body)
+}
+
+pub(crate) fn request_typed(
+    address: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -107,13 +130,13 @@ fn request(
     Ok((status, body))
 }
 
-fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn post_generic(receiver: &Receiver, event: &Value) -> (u16, String) {
+pub(crate) fn post_generic(receiver: &Receiver, event: &Value) -> (u16, String) {
     let body = serde_json::to_vec(event).unwrap();
     let headers = [("X-Handoff-Signature", signature(SECRET, &body))];
     request(
@@ -126,7 +149,7 @@ fn post_generic(receiver: &Receiver, event: &Value) -> (u16, String) {
     .unwrap()
 }
 
-fn metric(receiver: &Receiver, series: &str) -> f64 {
+pub(crate) fn metric(receiver: &Receiver, series: &str) -> f64 {
     let (_, page) = request(&receiver.address, "GET", "/metrics", &[], b"").unwrap();
     page.lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
