@@ -257,8 +257,18 @@ pub(crate) enum Command {
     CodecServer(CodecServerArgs),
     /// Receive CRM and callback webhooks and hand them to the handoffs
     ///
-    /// POST /webhooks/generic (X-Handoff-Signature, HANDOFF_INGRESS_SECRET);
-    /// /healthz, /readyz and /metrics on the same address.
+    /// Endpoints, each refusing (401) what it cannot verify:
+    ///   POST /webhooks/generic     X-Handoff-Signature, key HANDOFF_INGRESS_SECRET
+    ///   POST /webhooks/hubspot     X-HubSpot-Signature-v3, key HANDOFF_HUBSPOT_CLIENT_SECRET,
+    ///                              over HANDOFF_INGRESS_PUBLIC_URL; deals read with HANDOFF_HUBSPOT_TOKEN
+    ///   POST /webhooks/salesforce  Outbound Messages of HANDOFF_SALESFORCE_ORG_ID
+    ///                              (and ?token=HANDOFF_SALESFORCE_TOKEN when set)
+    /// /healthz, /readyz and /metrics on the same address. The README shows a
+    /// curl call for each and the set-up on the CRM side.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Example:\n  HANDOFF_INGRESS_SECRET=$(openssl rand -hex 32) handoff ingress --listen 0.0.0.0:8088"
+    )]
     Ingress(IngressArgs),
     /// Replay saved histories against this build's workflow code; exits 1 on nondeterminism
     ///
