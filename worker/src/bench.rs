@@ -70,7 +70,8 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     );
 
     let exe = std::env::current_exe().context("locating this binary")?;
-    let mut worker = spawn_worker(&exe, &address, scratch, args.open + 2000)?;
+    let worker_metrics = format!("127.0.0.1:{}", free_port()?);
+    let mut worker = spawn_worker(&exe, &address, scratch, args.open + 2000, &worker_metrics)?;
     let mut ceiling = spawn_ceiling_worker(&exe, &address, scratch)?;
     let worker_log = scratch.join("worker.log");
     wait_for_log(&worker_log, "worker started").await?;
@@ -88,6 +89,7 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
 
     eprintln!("counting schedule: {} handoffs", args.deals);
     let deals = synthetic_deals(args.seed, args.deals, "count");
+    let before = Outcomes::read(&worker_metrics).await?;
     let counting = drive(
         &client,
         &deals,
@@ -104,8 +106,16 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
         counting.cpu_seconds * 1000.0 / counting.workflow_tasks.max(1) as f64;
     report.counting = counting.per_segment.clone();
     report.close_lag_ms = (counting.close_lag_ms_p50, counting.close_lag_ms_p99);
+    report.counting_outcomes = Outcomes::read(&worker_metrics).await?.since(&before);
+    if !report.counting_outcomes.as_scheduled(args.deals) {
+        eprintln!(
+            "warning: the counting run did not go as scheduled ({}); its numbers describe another schedule",
+            report.counting_outcomes
+        );
+    }
 
     eprintln!("breached schedule: {} handoffs", args.breached);
+    let before = Outcomes::read(&worker_metrics).await?;
     let breached_deals = synthetic_deals(args.seed + 1, args.breached, "late");
     let breached = drive(
         &client,
@@ -117,6 +127,7 @@ async fn run_in(args: &BenchArgs, scratch: &Path) -> anyhow::Result<()> {
     )
     .await?;
     report.breached = breached.per_segment.clone();
+    report.breached_outcomes = Outcomes::read(&worker_metrics).await?.since(&before);
 
     // The ceiling's profile: the counting run's average per handoff.
     let per = |total: u64| (total as f64 / counting.completed.max(1) as f64).round() as u32;
@@ -248,13 +259,81 @@ fn bundle_of(deal: &Deal, closed_won_at: DateTime<Utc>) -> Value {
     })
 }
 
-/// One send of the load generator.
-struct Send {
-    wall: SystemTime,
-    deal: usize,
-    signal: &'static str,
-    payload: Value,
-    start: bool,
+/// One deal's part of the load: its start, then its schedule.
+struct DealPlan {
+    target: Target,
+    options: StartOptions,
+    wall_start: SystemTime,
+    bundle: Value,
+    steps: Vec<Step>,
+}
+
+impl DealPlan {
+    /// Starts the deal, then sends each step once the handoff's business
+    /// clock, anchored on its first workflow task, has reached the step's
+    /// instant (a signal whose `at` is later than the handoff's business
+    /// now is refused, so a clock anchored on the intended start would turn
+    /// any start delay into refused signals and a different schedule).
+    async fn send(
+        self,
+        client: &Client,
+        gate: &Semaphore,
+        progress: &ProgressBar,
+        scale: f64,
+    ) -> anyhow::Result<()> {
+        sleep_until(self.wall_start).await;
+        {
+            let _permit = gate.acquire().await?;
+            let payload = json!({ "bundle": self.bundle });
+            let _: Delivered = temporal::signal_with_start(
+                client,
+                &self.target,
+                "closed_won",
+                &payload,
+                &self.options,
+            )
+            .await?;
+        }
+        progress.inc(1);
+        let anchor = first_task_time(client, &self.target.workflow_id).await?;
+        let business_anchor = DateTime::<Utc>::from(anchor);
+        for step in self.steps {
+            let ahead = (step.at - business_anchor).to_std().unwrap_or_default();
+            sleep_until(anchor + ahead.div_f64(scale) + SLACK).await;
+            let _permit = gate.acquire().await?;
+            temporal::signal(client, &self.target.workflow_id, step.signal, &step.payload).await?;
+            progress.inc(1);
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(wall: SystemTime) {
+    if let Ok(wait) = wall.duration_since(SystemTime::now()) {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// When the workflow's first task started: the instant its business clock
+/// counts from.
+async fn first_task_time(client: &Client, workflow_id: &str) -> anyhow::Result<SystemTime> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let events = temporal::history_event_types(client, workflow_id).await?;
+        if let Some(at) = events
+            .iter()
+            .find(|(t, _)| *t == EventType::WorkflowTaskStarted)
+            .and_then(|(_, at)| *at)
+        {
+            return Ok(at);
+        }
+        if Instant::now() > deadline {
+            return Err(Exit::runtime(format!(
+                "{workflow_id} got no workflow task within 2 minutes of its start"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What one driven run measured.
@@ -312,9 +391,9 @@ async fn drive(
     let scale = f64::from(args.time_scale);
     // Starts spread over a second per 100 deals, from a moment from now.
     let origin = SystemTime::now() + Duration::from_secs(1);
-    let mut sends = Vec::new();
+    let mut plans = Vec::new();
     let mut targets = Vec::new();
-    let mut inputs = Vec::new();
+    let mut events = 0u64;
     for (index, deal) in deals.iter().enumerate() {
         let wall_start = origin + Duration::from_millis(index as u64 * 10);
         let business_start = DateTime::<Utc>::from(wall_start);
@@ -329,81 +408,47 @@ async fn drive(
             Kind::Handoff => handoff_workflows::identity::workflow_id("bench", &deal.id),
             Kind::Ceiling(_) => format!("bench-ceiling-{}", deal.id),
         };
-        targets.push(Target {
+        let target = Target {
             workflow_id,
             source: "bench".to_owned(),
             deal_id: deal.id.clone(),
+        };
+        let options = StartOptions {
+            task_queue: match kind {
+                Kind::Ceiling(_) => CEILING_QUEUE.to_owned(),
+                Kind::Handoff => HANDOFF_QUEUE.to_owned(),
+            },
+            time_scale: args.time_scale,
+            other_workflow: match kind {
+                Kind::Ceiling(profile) => Some((
+                    CEILING_WORKFLOW_TYPE.to_owned(),
+                    json!(CeilingInput {
+                        signals: steps.len() as u32 + 1,
+                        ..profile
+                    }),
+                )),
+                Kind::Handoff => None,
+            },
+            ..StartOptions::default()
+        };
+        events += 1 + steps.len() as u64;
+        targets.push(target.clone());
+        plans.push(DealPlan {
+            target,
+            options,
+            wall_start,
+            bundle: bundle_json,
+            steps,
         });
-        if let Kind::Ceiling(profile) = kind {
-            inputs.push(Some(CeilingInput {
-                signals: steps.len() as u32 + 1,
-                ..profile
-            }));
-        } else {
-            inputs.push(None);
-        }
-        sends.push(Send {
-            wall: wall_start,
-            deal: index,
-            signal: "closed_won",
-            payload: json!({ "bundle": bundle_json }),
-            start: true,
-        });
-        for step in steps {
-            let business = (step.at - business_start).to_std().unwrap_or_default();
-            let wall = wall_start + business.div_f64(scale) + SLACK;
-            sends.push(Send {
-                wall,
-                deal: index,
-                signal: step.signal,
-                payload: step.payload,
-                start: false,
-            });
-        }
     }
-    sends.sort_by_key(|s| s.wall);
 
-    let progress = progress_bar(sends.len() as u64, "events");
+    let progress = progress_bar(events, "events");
     let cpu_before = process.cpu_seconds();
-
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
-    let targets = Arc::new(targets);
-    let inputs = Arc::new(inputs);
-    for send in sends {
-        if let Ok(wait) = send.wall.duration_since(SystemTime::now()) {
-            tokio::time::sleep(wait).await;
-        }
-        let permit = gate.clone().acquire_owned().await?;
-        let (client, targets, inputs, progress) = (
-            client.clone(),
-            targets.clone(),
-            inputs.clone(),
-            progress.clone(),
-        );
-        let time_scale = args.time_scale;
-        tasks.spawn(async move {
-            let target = &targets[send.deal];
-            let result = if send.start {
-                let options = StartOptions {
-                    task_queue: match inputs[send.deal] {
-                        Some(_) => CEILING_QUEUE.to_owned(),
-                        None => HANDOFF_QUEUE.to_owned(),
-                    },
-                    time_scale,
-                    other_workflow: inputs[send.deal]
-                        .map(|input| (CEILING_WORKFLOW_TYPE.to_owned(), json!(input))),
-                    ..StartOptions::default()
-                };
-                temporal::signal_with_start(&client, target, send.signal, &send.payload, &options)
-                    .await
-            } else {
-                temporal::signal(&client, &target.workflow_id, send.signal, &send.payload).await
-            };
-            drop(permit);
-            progress.inc(1);
-            result.map(|_: Delivered| ())
-        });
+    for plan in plans {
+        let (client, gate, progress) = (client.clone(), gate.clone(), progress.clone());
+        tasks.spawn(async move { plan.send(&client, &gate, &progress, scale).await });
     }
     while let Some(result) = tasks.join_next().await {
         result??;
@@ -691,7 +736,13 @@ fn spawn_server(binary: &Path, port: u16, scratch: &Path) -> anyhow::Result<Chil
         .map_err(|e| Exit::config(format!("cannot start {}: {e}", binary.display())))
 }
 
-fn spawn_worker(exe: &Path, address: &str, scratch: &Path, cache: usize) -> anyhow::Result<Child> {
+fn spawn_worker(
+    exe: &Path,
+    address: &str,
+    scratch: &Path,
+    cache: usize,
+    metrics: &str,
+) -> anyhow::Result<Child> {
     let log = std::fs::File::create(scratch.join("worker.log"))?;
     let mut command = Command::new(exe);
     command
@@ -702,10 +753,7 @@ fn spawn_worker(exe: &Path, address: &str, scratch: &Path, cache: usize) -> anyh
             "HANDOFF_DATABASE_URL",
             format!("sqlite://{}/ledger.db", scratch.display()),
         )
-        .env(
-            "HANDOFF_METRICS_ADDR",
-            format!("127.0.0.1:{}", free_port()?),
-        )
+        .env("HANDOFF_METRICS_ADDR", metrics)
         // Built-in playbooks: the ones the schedules are computed from.
         .env("HANDOFF_PLAYBOOK_DIR", scratch.join("no-playbooks"))
         .env("HANDOFF_MAX_CACHED_WORKFLOWS", cache.to_string())
@@ -782,6 +830,88 @@ struct Report {
     replay_ms: f64,
     counting: BTreeMap<String, Actions>,
     breached: BTreeMap<String, Actions>,
+    counting_outcomes: Outcomes,
+    breached_outcomes: Outcomes,
+}
+
+/// How the handoffs of a run ended and how many signals they refused, from
+/// the worker's own metrics: a run is only the schedule it claims when every
+/// handoff completed and no signal was refused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Outcomes {
+    /// `handoff_completed_total` by outcome.
+    ended: BTreeMap<String, u64>,
+    /// `handoff_signals_rejected_total`, all signals.
+    signals_refused: u64,
+}
+
+impl Outcomes {
+    async fn read(metrics: &str) -> anyhow::Result<Self> {
+        handoff_activities::sinks::install_crypto_provider();
+        let page = reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .context("reading the worker's metrics")?
+            .text()
+            .await?;
+        Ok(Self::parse(&page))
+    }
+
+    fn parse(page: &str) -> Self {
+        let mut outcomes = Self::default();
+        for line in page.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if series.starts_with("handoff_signals_rejected_total") {
+                outcomes.signals_refused += value as u64;
+            } else if series.starts_with("handoff_completed_total{")
+                && let Some(outcome) = series
+                    .split("outcome=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+            {
+                *outcomes.ended.entry(outcome.to_owned()).or_default() += value as u64;
+            }
+        }
+        outcomes
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            ended: self
+                .ended
+                .iter()
+                .map(|(k, v)| (k.clone(), v - before.ended.get(k).copied().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .collect(),
+            signals_refused: self.signals_refused - before.signals_refused,
+        }
+    }
+
+    fn as_scheduled(&self, handoffs: usize) -> bool {
+        self.signals_refused == 0
+            && self.ended.get("completed").copied().unwrap_or(0) == handoffs as u64
+            && self.ended.len() <= 1
+    }
+}
+
+impl std::fmt::Display for Outcomes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ended: Vec<String> = self.ended.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        write!(
+            f,
+            "{}; signals refused {}",
+            if ended.is_empty() {
+                "none ended".to_owned()
+            } else {
+                ended.join(", ")
+            },
+            self.signals_refused
+        )
+    }
 }
 
 impl Report {
@@ -800,7 +930,8 @@ impl Report {
              | worker RSS at start / peak | {:.1} MiB / {:.1} MiB |\n\
              | RSS with {} open handoffs cached | {:.1} MiB ({:.1} KiB per handoff) |\n\
              | signal sent → `status` shows it, p50 / p99 | {:.1} ms / {:.1} ms |\n\
-             | replay of `{}` ({} events) | {:.2} ms |\n",
+             | replay of `{}` ({} events) | {:.2} ms |\n\
+             | how the counting (all-breached) handoffs ended | {} ({}) |\n",
             self.database,
             self.seed,
             self.time_scale,
@@ -827,6 +958,8 @@ impl Report {
             self.replay_history,
             self.replay_history_events,
             self.replay_ms,
+            self.counting_outcomes,
+            self.breached_outcomes,
         );
         out.push_str(
             "\n| schedule | segment | handoffs | history events | billable actions | starts | signals | timers | activities | updates | upserts | workflow tasks |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -844,5 +977,37 @@ impl Report {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_come_from_the_worker_metrics_and_a_run_counts_as_scheduled_only_when_whole() {
+        let page = "# HELP handoff_completed_total x\n\
+            handoff_completed_total{outcome=\"completed\",segment=\"smb\"} 3\n\
+            handoff_completed_total{outcome=\"completed\",segment=\"enterprise\"} 2\n\
+            handoff_completed_total{outcome=\"gate_timeout\",segment=\"smb\"} 1\n\
+            handoff_signals_rejected_total{signal=\"contract_signed\"} 1\n\
+            handoff_signals_rejected_total{signal=\"kickoff_held\"} 2\n\
+            handoff_gate_passed_total{gate=\"signature\",segment=\"smb\"} 9\n";
+        let after = Outcomes::parse(page);
+        assert_eq!(after.ended.get("completed"), Some(&5));
+        assert_eq!(after.ended.get("gate_timeout"), Some(&1));
+        assert_eq!(after.signals_refused, 3);
+        let before = Outcomes::parse(
+            "handoff_completed_total{outcome=\"gate_timeout\",segment=\"smb\"} 1\n\
+             handoff_signals_rejected_total{signal=\"kickoff_held\"} 3\n",
+        );
+        let run = after.since(&before);
+        assert_eq!(run.to_string(), "completed 5; signals refused 0");
+        assert!(run.as_scheduled(5));
+        assert!(!run.as_scheduled(6));
+        assert!(
+            !after.as_scheduled(6),
+            "a timed-out gate or a refused signal is not the schedule"
+        );
     }
 }

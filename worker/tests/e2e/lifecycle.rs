@@ -429,4 +429,15 @@ fn the_benchmark_runs_end_to_end_and_reports_every_measure() {
         .sum();
     assert!(counted > 0.0, "{report:#}");
     assert!(!report["breached"].as_object().unwrap().is_empty());
+    // The numbers describe the schedules only if every counting handoff
+    // completed and no handoff refused a signal of its schedule.
+    assert_eq!(
+        report["counting_outcomes"],
+        serde_json::json!({ "ended": { "completed": 4 }, "signals_refused": 0 }),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["breached_outcomes"]["signals_refused"], 0,
+        "{report:#}"
+    );
 }
