@@ -52,7 +52,14 @@ pub(crate) async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("handoff-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)
         .map_err(|e| Exit::config(format!("cannot create {}: {e}", scratch.display())))?;
-    let result = run_in(args, &scratch).await;
+    // Ctrl-C or SIGTERM drops the run, and with it the server and workers
+    // (each killed on drop), so nothing is left running.
+    let result = tokio::select! {
+        result = run_in(args, &scratch) => result,
+        () = crate::worker::wait_for_shutdown(None) => {
+            Err(Exit::runtime("interrupted; the scratch server and workers are stopped"))
+        }
+    };
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
@@ -308,23 +315,33 @@ impl DealPlan {
     }
 }
 
+/// The start of the task that the first `WorkflowTaskCompleted` completes.
+fn anchor_of(events: &[(EventType, Option<SystemTime>)]) -> Option<SystemTime> {
+    let mut started = None;
+    for (kind, at) in events {
+        match kind {
+            EventType::WorkflowTaskStarted => started = *at,
+            EventType::WorkflowTaskCompleted => return started,
+            _ => {}
+        }
+    }
+    None
+}
+
 async fn sleep_until(wall: SystemTime) {
     if let Ok(wait) = wall.duration_since(SystemTime::now()) {
         tokio::time::sleep(wait).await;
     }
 }
 
-/// When the workflow's first task started: the instant its business clock
-/// counts from.
+/// When the workflow's first completed task started: the instant its
+/// business clock counts from (an attempt that timed out or failed does not
+/// count; its retry starts the clock).
 async fn first_task_time(client: &Client, workflow_id: &str) -> anyhow::Result<SystemTime> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let events = temporal::history_event_types(client, workflow_id).await?;
-        if let Some(at) = events
-            .iter()
-            .find(|(t, _)| *t == EventType::WorkflowTaskStarted)
-            .and_then(|(_, at)| *at)
-        {
+        if let Some(at) = anchor_of(&events) {
             return Ok(at);
         }
         if Instant::now() > deadline {
@@ -983,6 +1000,22 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_anchors_on_the_attempt_that_completed() {
+        let at = |s: u64| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+        let events = [
+            (EventType::WorkflowExecutionStarted, at(1)),
+            (EventType::WorkflowTaskScheduled, at(1)),
+            (EventType::WorkflowTaskStarted, at(2)),
+            (EventType::WorkflowTaskTimedOut, at(12)),
+            (EventType::WorkflowTaskScheduled, at(12)),
+            (EventType::WorkflowTaskStarted, at(13)),
+            (EventType::WorkflowTaskCompleted, at(14)),
+        ];
+        assert_eq!(anchor_of(&events), at(13));
+        assert_eq!(anchor_of(&events[..4]), None, "not completed yet");
+    }
 
     #[test]
     fn outcomes_come_from_the_worker_metrics_and_a_run_counts_as_scheduled_only_when_whole() {

@@ -646,6 +646,17 @@ pub(crate) enum TasksCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mark a task done: sends `task_completed` to the deal's handoff
+    ///
+    /// KEY is the task's key as `tasks list` shows it. Tasks that waited on
+    /// it are unblocked by the handoff; no worker needs to run for the send.
+    #[command(after_help = "Example:\n  handoff tasks done salesforce:OPP-1042 kickoff_call")]
+    Done {
+        /// Workflow id or source:id
+        deal: String,
+        /// The task's key
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -133,19 +133,33 @@ pub(crate) fn target_of_ref(deal: &str) -> anyhow::Result<Target> {
     })
 }
 
+/// The largest bundle accepted: far above any real deal, and well under the
+/// payload size Temporal warns about (512 KiB) or refuses (2 MiB).
+pub(crate) const MAX_BUNDLE_BYTES: u64 = 256 * 1024;
+
 /// Reads a bundle from a file or standard input and validates it.
 pub(crate) fn read_bundle(file: &Path) -> anyhow::Result<ValidBundle> {
     let (name, text) = if file == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
+            .take(MAX_BUNDLE_BYTES + 1)
             .read_to_string(&mut text)
             .map_err(|e| Exit::data(format!("cannot read standard input: {e}")))?;
         ("standard input".to_owned(), text)
     } else {
-        let text = std::fs::read_to_string(file)
+        let mut text = String::new();
+        std::fs::File::open(file)
+            .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_string(&mut text))
             .map_err(|e| Exit::data(format!("cannot read {}: {e}", file.display())))?;
         (file.display().to_string(), text)
     };
+    if text.len() as u64 > MAX_BUNDLE_BYTES {
+        return Err(Exit::data(format!(
+            "{name} is larger than {} KiB, more than a bundle can be (Temporal refuses large \
+             payloads); nothing was sent",
+            MAX_BUNDLE_BYTES / 1024
+        )));
+    }
     ValidBundle::from_json(&text)
         .map_err(|e| Exit::data(format!("invalid bundle in {name}: {e}; nothing was sent")))
 }
@@ -158,8 +172,11 @@ struct StartReport<'a> {
 }
 
 /// `handoff deal start`.
-pub(crate) async fn start(courier: &Courier, file: &Path, json: bool) -> anyhow::Result<()> {
-    let bundle = read_bundle(file)?;
+pub(crate) async fn start(
+    courier: &Courier,
+    bundle: ValidBundle,
+    json: bool,
+) -> anyhow::Result<()> {
     let target = target_of(&bundle);
     let payload = serde_json::json!({ "bundle": bundle.bundle });
     let delivered = courier
@@ -217,6 +234,16 @@ pub(crate) async fn signal(
         ));
     }
     let target = target_of_ref(deal)?;
+    // The handoff's own decoder, with a business now that no `at` can pass
+    // (a time-scaled handoff runs ahead of the wall clock): what it would
+    // refuse is refused here, before anything is sent.
+    handoff_workflows::message::decode(
+        name,
+        Some(payload.clone()),
+        DateTime::<Utc>::MAX_UTC,
+        &target.workflow_id,
+    )
+    .map_err(|e| Exit::data(format!("{name}: {e}; nothing was sent")))?;
     match courier.deliver(&target, name, &payload, None).await? {
         Delivered::Finished => {
             eprintln!("{} already finished; nothing was sent", target.workflow_id);

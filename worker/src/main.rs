@@ -109,13 +109,30 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(&settings, &args).await,
         Command::Deal(command) => run_deal(command, settings).await,
         Command::Tasks(TasksCommand::List { deal, json }) => {
-            ledger_view::tasks(&open_ledger(&settings).await?, deal.as_deref(), json).await
+            ledger_view::tasks(
+                &open_existing_ledger(&settings).await?,
+                deal.as_deref(),
+                json,
+            )
+            .await
+        }
+        Command::Tasks(TasksCommand::Done { deal, key }) => {
+            let courier = courier(settings).await?;
+            let target = deals::target_of_ref(&deal)?;
+            if !courier.ledger.deal_known(&target.workflow_id).await? {
+                return Err(Exit::data(format!(
+                    "no handoff for {deal} in the ledger; `handoff deal list --all` lists them"
+                )));
+            }
+            let data = serde_json::json!({ "key": key }).to_string();
+            deals::signal(&courier, &deal, "task_completed", Some(&data)).await
         }
         Command::Notifications(NotificationsCommand::List { deal, json }) => {
-            ledger_view::notifications(&open_ledger(&settings).await?, deal.as_deref(), json).await
+            let ledger = open_existing_ledger(&settings).await?;
+            ledger_view::notifications(&ledger, deal.as_deref(), json).await
         }
         Command::Ledger(LedgerCommand::Erase(args)) => {
-            let ledger = open_ledger(&settings).await?;
+            let ledger = open_existing_ledger(&settings).await?;
             match args.deal {
                 Some(deal) => erasure::erase_deal(&ledger, &deal, args.json).await,
                 None => {
@@ -147,7 +164,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             ingress::run(config, settings).await
         }
         Command::Report { since, json } => {
-            report::run(&open_ledger(&settings).await?, since.as_deref(), json).await
+            report::run(
+                &open_existing_ledger(&settings).await?,
+                since.as_deref(),
+                json,
+            )
+            .await
         }
         Command::Bench(args) => bench::run(&args).await,
         Command::BenchCeilingWorker => bench::run_ceiling_worker(&settings).await,
@@ -176,8 +198,9 @@ async fn run_deal(command: DealCommand, settings: Settings) -> anyhow::Result<()
     match command {
         DealCommand::Start { file, json } => {
             // Validate before connecting: a bad bundle never reaches Temporal.
-            deals::read_bundle(&file)?;
-            deals::start(&courier(settings).await?, &file, json).await
+            // Read once: standard input (`-`) cannot be read twice.
+            let bundle = deals::read_bundle(&file)?;
+            deals::start(&courier(settings).await?, bundle, json).await
         }
         DealCommand::Import {
             format,
@@ -248,6 +271,28 @@ async fn courier(settings: Settings) -> anyhow::Result<Courier> {
         ledger,
         settings,
     })
+}
+
+/// The ledger a reading command (or an erasure) works on: one that must
+/// already exist, since an empty one made here would only hide a wrong
+/// directory or `HANDOFF_DATABASE_URL`.
+async fn open_existing_ledger(settings: &Settings) -> anyhow::Result<Ledger> {
+    let url = settings.database_url.trim();
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        && !path.is_empty()
+        && path != ":memory:"
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(Exit::config(format!(
+            "no ledger at {path}: run the command in the directory the worker runs in (the \
+             default {} is relative to it), or set HANDOFF_DATABASE_URL to the worker's ledger",
+            handoff_activities::ledger::DEFAULT_DATABASE_URL
+        )));
+    }
+    open_ledger(settings).await
 }
 
 async fn open_ledger(settings: &Settings) -> anyhow::Result<Ledger> {

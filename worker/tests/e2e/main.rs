@@ -442,8 +442,96 @@ fn bad_bundles_are_refused_before_anything_is_sent() {
             "{stderr}"
         );
     }
-    let output = stack.handoff(&["deal", "status", &format!("manual:{id}")]);
+    // Too large for a bundle, and a closed_won signal whose bundle is broken.
+    let mut huge = bundle(&id, "smb");
+    huge["use_case"] = json!("x".repeat(300 * 1024));
+    let output = stack.handoff(&["deal", "start", stack.write_json(&huge).to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(65), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("larger than 256 KiB"));
+    let broken = json!({ "bundle": { "deal": { "source": "manual", "id": id } } }).to_string();
+    let deal = format!("manual:{id}");
+    let output = stack.handoff(&["deal", "signal", &deal, "closed_won", "--data", &broken]);
+    assert_eq!(output.status.code(), Some(65), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("bundle.account.name"),
+        "{}",
+        describe(&output)
+    );
+    let output = stack.handoff(&["deal", "status", &deal]);
     assert!(!output.status.success(), "no workflow was created");
+}
+
+#[test]
+fn a_bundle_on_standard_input_starts_and_tasks_done_completes_a_task() {
+    let stack = stack();
+    let id = unique("stdin");
+    let deal = format!("manual:{id}");
+    let mut command = std::process::Command::new(harness::BIN);
+    command.args(["deal", "start", "-", "--json"]);
+    stack.configure(&mut command);
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(&serde_json::to_vec(&bundle(&id, "smb")).unwrap())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let started: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(started["started"], true, "{started}");
+
+    stack.signal(&deal, "contract_signed", json!({ "at": ago(600) }), &[]);
+    wait_until("day-0 tasks", QUICK, || {
+        Some(stack.tasks(&deal)).filter(|t| t.len() == 4)
+    });
+    stack.ok(&["tasks", "done", &deal, "kickoff"]);
+    let status = stack.wait_status(&deal, "the task done", QUICK, |s| s["tasks"]["done"] == 1);
+    assert_eq!(status["rejected_events"]["total"], 0, "{status}");
+
+    // A deal the ledger has never seen gets no workflow from a typo.
+    let unknown = format!("manual:{id}-typo");
+    let output = stack.handoff(&["tasks", "done", &unknown, "kickoff"]);
+    assert_eq!(output.status.code(), Some(65), "{}", describe(&output));
+    assert!(
+        !stack
+            .handoff(&["deal", "status", &unknown])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn reading_a_ledger_that_does_not_exist_is_an_error_and_creates_nothing() {
+    let stack = stack();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere").join("handoff.db");
+    let url = format!("sqlite://{}", missing.display());
+    for args in [
+        &["tasks", "list"][..],
+        &["notifications", "list"],
+        &["report"],
+    ] {
+        let output = stack.handoff_with(args, &[("HANDOFF_DATABASE_URL", &url)]);
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("no ledger at"),
+            "{}",
+            describe(&output)
+        );
+    }
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
 }
 
 #[test]
