@@ -419,10 +419,19 @@ impl LedgerActivities {
             .unwrap_or_default();
         let templates = self.playbooks.current().segment(&segment).templates;
         let rendered = render::render(&notification, &templates);
-        // Recorded before any delivery, so a retry after a crash finds the row.
+        // Recorded before any delivery, so a retry after a crash finds the
+        // row; with the people the directory resolves the recipients to, so
+        // the ledger names who a manager or executive escalation reached.
+        let recorded = Notification {
+            recipients: resolved(
+                self.playbooks.current().directory.as_ref(),
+                &notification.recipients,
+            ),
+            ..notification.clone()
+        };
         let first = self
             .ledger
-            .insert_notification(&notification, &rendered.subject, &rendered.body)
+            .insert_notification(&recorded, &rendered.subject, &rendered.body)
             .await
             .map_err(|e| EffectError::from(e).into_activity_error())?;
         if let Some(review) = review_of(&notification) {
@@ -502,6 +511,23 @@ async fn heartbeat(ctx: &ActivityContext, done: usize) {
     if let Err(error) = ctx.record_heartbeat(vec![done]).await {
         warn!(error = %error, "heartbeat not recorded");
     }
+}
+
+/// The recipients with each handle replaced by the person the directory
+/// resolves it to (a manager, the executive); as given without a directory.
+pub fn resolved(directory: Option<&Directory>, recipients: &[Recipient]) -> Vec<Recipient> {
+    recipients
+        .iter()
+        .map(
+            |recipient| match directory.and_then(|d| d.resolve(recipient)) {
+                Some(person) => Recipient {
+                    handle: person.handle,
+                    ..recipient.clone()
+                },
+                None => recipient.clone(),
+            },
+        )
+        .collect()
 }
 
 /// The people a notification reaches, once each. Without a directory,

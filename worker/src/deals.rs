@@ -538,6 +538,31 @@ fn list_query(args: &ListArgs, now: DateTime<Utc>) -> anyhow::Result<String> {
             clauses.push(format!("{attribute} = '{value}'"));
         }
     }
+    const STAGES: [&str; 6] = [
+        "awaiting_bundle",
+        "awaiting_gates",
+        "kickoff",
+        "onboarding",
+        "completed",
+        "cancelled",
+    ];
+    for (flag, value, known) in [
+        ("--stage", &args.stage, &STAGES[..]),
+        (
+            "--segment",
+            &args.segment,
+            &handoff_workflows::playbook::SEGMENTS[..],
+        ),
+    ] {
+        if let Some(value) = value
+            && !known.contains(&value.as_str())
+        {
+            return Err(Exit::config(format!(
+                "{flag} {value:?}: use one of {}",
+                known.join(", ")
+            )));
+        }
+    }
     if args.at_risk {
         clauses.push("AtRisk = true".to_owned());
     }
@@ -591,6 +616,19 @@ mod tests {
         let mut a = args();
         a.owner = Some("x' OR 'a'='a".into());
         assert!(list_query(&a, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn unknown_stages_and_segments_are_refused_not_matched_against_nothing() {
+        let mut a = args();
+        a.stage = Some("bogus".into());
+        let error = list_query(&a, Utc::now()).unwrap_err().to_string();
+        assert!(error.contains("awaiting_gates"), "{error}");
+        a.stage = None;
+        a.segment = Some("giant".into());
+        assert!(list_query(&a, Utc::now()).is_err());
+        a.segment = Some("mid_market".into());
+        assert!(list_query(&a, Utc::now()).is_ok());
     }
 
     #[test]

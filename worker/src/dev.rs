@@ -30,6 +30,16 @@ pub(crate) async fn run(settings: &Settings, args: &DevArgs) -> anyhow::Result<(
     std::fs::create_dir_all(&args.state_dir)
         .map_err(|e| Exit::config(format!("cannot create {}: {e}", args.state_dir.display())))?;
     let log_path = args.state_dir.join("temporal.log");
+    // A server already on the port would answer in place of ours.
+    for (port, flag) in [(args.port, "--port"), (args.ui_port, "--ui-port")] {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Err(Exit::config(format!(
+                "port {port} on 127.0.0.1 is not free ({e}): another Temporal server or \
+                 `handoff dev` may be running (`make stop` stops the one `make run` started); \
+                 stop it or choose another port with {flag}"
+            )));
+        }
+    }
     let mut child = spawn_server(&binary, args, &log_path)?;
     let address = format!("127.0.0.1:{}", args.port);
 

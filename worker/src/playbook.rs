@@ -75,6 +75,14 @@ pub(crate) fn show(settings: &Settings, dir: Option<&Path>, sample: &Sample) -> 
             SEGMENTS.join(", ")
         )));
     }
+    if let Some(given) = dir
+        && !given.is_dir()
+    {
+        return Err(Exit::config(format!(
+            "--dir: {} is not a directory",
+            given.display()
+        )));
+    }
     let dir = dir.unwrap_or(&settings.playbook_dir);
     let set = PlaybookSet::load_with(dir, settings.directory_file.as_deref()).map_err(|error| {
         let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
@@ -200,16 +208,26 @@ fn simulate(
     dir: &Path,
     sample: &Sample,
 ) -> anyhow::Result<Handoff> {
-    let closed_won_at: DateTime<Utc> = DateTime::parse_from_rfc3339(&sample.closed_won_at)
-        .map_err(|e| Exit::config(format!("--closed-won-at: {e}")))?
-        .with_timezone(&Utc);
+    if sample.timezone.trim().parse::<Tz>().is_err() {
+        return Err(Exit::config(format!(
+            "--timezone: {:?} is not an IANA timezone, e.g. America/New_York or Europe/London",
+            sample.timezone
+        )));
+    }
     let bundle = ValidBundle::from_value(serde_json::json!({
         "deal": { "source": "manual", "id": "SAMPLE-1", "segment": sample.segment,
                   "closed_won_at": sample.closed_won_at },
         "account": { "name": "Sample account" },
         "team": { "timezone": sample.timezone, "calendar": sample.calendar },
     }))
-    .map_err(|e| Exit::config(format!("sample deal: {e}")))?;
+    .map_err(|e| {
+        Exit::config(format!(
+            "--closed-won-at: {:?} is neither an RFC 3339 instant nor a date ({e})",
+            sample.closed_won_at
+        ))
+    })?;
+    // A date means local midnight in the team's timezone, as in a bundle.
+    let closed_won_at: DateTime<Utc> = bundle.closed_won_at;
     let fallback = set
         .directory
         .as_ref()
@@ -255,4 +273,49 @@ fn local(instant: DateTime<Utc>, timezone: Tz) -> String {
         .with_timezone(&timezone)
         .format("%a %Y-%m-%d %H:%M %Z")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::SettingsArgs;
+
+    fn refusal(sample: Sample, dir: Option<&Path>) -> String {
+        let settings = Settings::load(&SettingsArgs::default()).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playbooks");
+        let dir = dir.unwrap_or(&shipped);
+        format!("{:#}", show(&settings, Some(dir), &sample).unwrap_err())
+    }
+
+    fn sample() -> Sample {
+        Sample {
+            segment: "smb".to_owned(),
+            closed_won_at: "2026-03-02T15:00:00Z".to_owned(),
+            timezone: "America/New_York".to_owned(),
+            calendar: "US".to_owned(),
+        }
+    }
+
+    #[test]
+    fn sample_options_are_checked_and_a_date_is_a_closing_day() {
+        let settings = Settings::load(&SettingsArgs::default()).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../playbooks");
+        let dated = Sample {
+            closed_won_at: "2026-03-02".to_owned(),
+            ..sample()
+        };
+        assert!(show(&settings, Some(&shipped), &dated).is_ok());
+        let mars = Sample {
+            timezone: "Mars/Base".to_owned(),
+            ..sample()
+        };
+        assert!(refusal(mars, None).contains("--timezone"));
+        let vague = Sample {
+            closed_won_at: "yesterday".to_owned(),
+            ..sample()
+        };
+        assert!(refusal(vague, None).contains("--closed-won-at"));
+        let nowhere = Path::new("/nonexistent/playbooks");
+        assert!(refusal(sample(), Some(nowhere)).contains("is not a directory"));
+    }
 }

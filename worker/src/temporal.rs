@@ -24,14 +24,15 @@ use temporalio_common::protos::temporal::api::common::v1::{
     Header, Payload, Payloads, SearchAttributes, WorkflowExecution, WorkflowType,
 };
 use temporalio_common::protos::temporal::api::enums::v1::{
-    EventType, IndexedValueType, TaskQueueKind, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    EventType, IndexedValueType, TaskQueueKind, TaskQueueType, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
 };
 use temporalio_common::protos::temporal::api::operatorservice::v1::ListSearchAttributesRequest;
 use temporalio_common::protos::temporal::api::sdk::v1::UserMetadata;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    GetWorkflowExecutionHistoryRequest, SignalWithStartWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest,
+    DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
+    SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
 };
 
 use handoff_workflows::deal_handoff::{
@@ -239,23 +240,73 @@ pub(crate) async fn history_event_types(
 /// Runs the `status` query.
 pub(crate) async fn query_status(client: &Client, workflow_id: &str) -> anyhow::Result<Status> {
     let handle = client.get_workflow_handle::<DealHandoffWorkflow>(workflow_id);
-    handle
-        .query(
-            DealHandoffWorkflow::status,
-            (),
-            WorkflowQueryOptions::default(),
+    let query = handle.query(
+        DealHandoffWorkflow::status,
+        (),
+        WorkflowQueryOptions::default(),
+    );
+    let text = match tokio::time::timeout(WORKER_WAIT, query).await {
+        Ok(Ok(status)) => return Ok(status),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer".to_owned(),
+    };
+    if text.contains("not found") || text.contains("NotFound") {
+        return Err(Exit::runtime(format!(
+            "no handoff {workflow_id}: check the id with `handoff deal list --all`"
+        )));
+    }
+    let hint = worker_hint(client, workflow_id).await.unwrap_or_default();
+    Err(Exit::runtime(format!(
+        "status query for {workflow_id} failed: {text}{hint}"
+    )))
+}
+
+/// How long a query or an update waits for a worker to answer.
+const WORKER_WAIT: Duration = Duration::from_secs(20);
+
+/// `"; no worker polls task queue Q: …"` when the handoff's task queue has
+/// no worker, the usual reason a query or an update gets no answer.
+async fn worker_hint(client: &Client, workflow_id: &str) -> Option<String> {
+    let mut raw = client.clone();
+    let described = WorkflowService::describe_workflow_execution(
+        &mut raw,
+        DescribeWorkflowExecutionRequest {
+            namespace: client.namespace(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_owned(),
+                run_id: String::new(),
+            }),
+        }
+        .into_request(),
+    )
+    .await
+    .ok()?
+    .into_inner();
+    let queue = described.execution_config?.task_queue?.name;
+    let pollers = WorkflowService::describe_task_queue(
+        &mut raw,
+        DescribeTaskQueueRequest {
+            namespace: client.namespace(),
+            task_queue: Some(TaskQueue {
+                name: queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                normal_name: String::new(),
+            }),
+            task_queue_type: TaskQueueType::Workflow as i32,
+            ..Default::default()
+        }
+        .into_request(),
+    )
+    .await
+    .ok()?
+    .into_inner()
+    .pollers;
+    pollers.is_empty().then(|| {
+        format!(
+            "; no worker polls task queue {queue}: start one (`handoff worker`, or `make run` \
+             locally). Signals wait for a worker; queries and updates need one running"
         )
-        .await
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.contains("not found") || text.contains("NotFound") {
-                Exit::runtime(format!(
-                    "no handoff {workflow_id}: check the id with `handoff deal list --all`"
-                ))
-            } else {
-                Exit::runtime(format!("status query for {workflow_id} failed: {text}"))
-            }
-        })
+    })
 }
 
 /// What became of an update.
@@ -279,23 +330,35 @@ pub(crate) async fn execute_update(
     let options = WorkflowExecuteUpdateOptions::builder()
         .header(sent_at_header())
         .build();
-    let result = match name {
-        "extend_deadline" => {
-            handle
-                .execute_update(DealHandoffWorkflow::extend_deadline, input, options)
-                .await
+    let update = async {
+        match name {
+            "extend_deadline" => {
+                handle
+                    .execute_update(DealHandoffWorkflow::extend_deadline, input, options)
+                    .await
+            }
+            "waive_milestone" => {
+                handle
+                    .execute_update(DealHandoffWorkflow::waive_milestone, input, options)
+                    .await
+            }
+            "reassign_owner" => {
+                handle
+                    .execute_update(DealHandoffWorkflow::reassign_owner, input, options)
+                    .await
+            }
+            other => Err(WorkflowUpdateError::Other(
+                anyhow::anyhow!("unknown update {other:?}").into(),
+            )),
         }
-        "waive_milestone" => {
-            handle
-                .execute_update(DealHandoffWorkflow::waive_milestone, input, options)
-                .await
-        }
-        "reassign_owner" => {
-            handle
-                .execute_update(DealHandoffWorkflow::reassign_owner, input, options)
-                .await
-        }
-        other => return Err(Exit::config(format!("unknown update {other:?}"))),
+    };
+    let Ok(result) = tokio::time::timeout(WORKER_WAIT, update).await else {
+        let hint = worker_hint(client, workflow_id).await.unwrap_or_default();
+        return Err(Exit::runtime(format!(
+            "update {name} for {workflow_id} got no answer within {} s; check with \
+             `handoff deal status` whether it applied{hint}",
+            WORKER_WAIT.as_secs()
+        )));
     };
     match result {
         Ok(status) => Ok(UpdateOutcome::Applied(Box::new(status))),

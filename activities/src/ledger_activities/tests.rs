@@ -801,3 +801,40 @@ async fn only_the_send_that_settles_an_effect_is_counted_for_the_metrics() {
     assert_eq!(third.delivered, 1);
     assert_eq!(third.failed.len(), 1);
 }
+
+#[tokio::test]
+async fn the_ledger_names_the_people_manager_and_executive_escalations_reach() {
+    let harness = Harness::new(Sinks::default()).await;
+    let executive = hostile_escalation(3, Reach::Executive);
+    let mut managers = hostile_escalation(2, Reach::ManagerOf);
+    managers.recipients = vec![
+        Recipient {
+            role: "account_executive".into(),
+            handle: "ae-01".into(),
+            reach: Reach::ManagerOf,
+        },
+        Recipient {
+            role: "handoff_owner".into(),
+            handle: "ho-03".into(),
+            reach: Reach::ManagerOf,
+        },
+    ];
+    for notification in [executive, managers] {
+        harness
+            .env(1)
+            .run(LedgerActivities::notify, notification)
+            .await
+            .unwrap();
+    }
+    let rows = harness
+        .ledger
+        .list_notifications(Some("handoff-manual-D-1"))
+        .await
+        .unwrap();
+    let owners: Vec<&str> = rows.iter().map(|r| r.owner.as_str()).collect();
+    assert_eq!(
+        owners,
+        ["vp-customer", "sales-director,cs-director"],
+        "{rows:?}"
+    );
+}

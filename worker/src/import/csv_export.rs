@@ -72,6 +72,7 @@ fn normalise(header: &str) -> String {
 /// the others are read by `read_row`.
 fn read_rows(
     text: &[u8],
+    needs: &[(&str, &[&[&str]])],
     mut read_row: impl FnMut(&Row<'_>) -> Record,
 ) -> Result<Vec<(String, Record)>, String> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text);
@@ -83,6 +84,25 @@ fn read_rows(
     for (index, header) in headers.iter().enumerate() {
         // The first column of a spelling wins, as a reader scanning left would expect.
         columns.entry(normalise(header)).or_insert(index);
+    }
+    // A file of another kind (JSON, another CRM's export) has none of them.
+    for (what, groups) in needs {
+        if !groups
+            .iter()
+            .flat_map(|group| group.iter())
+            .any(|name| columns.contains_key(*name))
+        {
+            return Err(format!(
+                "the header row has no {what} column (looked for {}); is this the export \
+                 --format names?",
+                groups
+                    .iter()
+                    .flat_map(|group| group.iter())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     let mut records = Vec::new();
     for (index, cells) in reader.records().enumerate() {
@@ -108,7 +128,11 @@ pub(super) fn salesforce_rows(
     text: &[u8],
     accounts: &HashMap<String, Value>,
 ) -> Result<Vec<(String, Record)>, String> {
-    read_rows(text, |row| salesforce_row(settings, row, accounts))
+    let needs: &[(&str, &[&[&str]])] = &[
+        ("opportunity id", &[SALESFORCE_ID]),
+        ("won or stage", &[SALESFORCE_WON, SALESFORCE_STAGE]),
+    ];
+    read_rows(text, needs, |row| salesforce_row(settings, row, accounts))
 }
 
 fn salesforce_row(settings: &Settings, row: &Row<'_>, accounts: &HashMap<String, Value>) -> Record {
@@ -164,7 +188,9 @@ pub(super) fn hubspot_rows(
     text: &[u8],
     portal_id: u64,
 ) -> Result<Vec<(String, Record)>, String> {
-    read_rows(text, |row| hubspot_row(settings, row, portal_id))
+    let needs: &[(&str, &[&[&str]])] =
+        &[("deal id", &[HUBSPOT_ID]), ("deal stage", &[HUBSPOT_STAGE])];
+    read_rows(text, needs, |row| hubspot_row(settings, row, portal_id))
 }
 
 fn hubspot_row(settings: &Settings, row: &Row<'_>, portal_id: u64) -> Record {
@@ -278,6 +304,21 @@ mod tests {
             crate::deals::target_of(bundles[0]).workflow_id,
             "handoff-salesforce-006A0000004Dv8kIAC"
         );
+    }
+
+    #[test]
+    fn a_file_without_the_export_columns_is_refused_whole() {
+        let json = br#"{"records": [{"attributes": {"type": "Opportunity"}, "Name": "x"}]}"#;
+        let Err(error) = salesforce_rows(&settings(), json, &HashMap::new()) else {
+            panic!("a JSON file is not a CSV export");
+        };
+        assert!(error.contains("no opportunity id column"), "{error}");
+        let salesforce = b"Opportunity ID,Stage,Amount\n006A0000004Dv8k,Closed Won,10\n";
+        let Err(error) = hubspot_rows(&settings(), salesforce, 1) else {
+            panic!("a Salesforce export is not a HubSpot one");
+        };
+        assert!(error.contains("no deal id column"), "{error}");
+        assert!(salesforce_rows(&settings(), salesforce, &HashMap::new()).is_ok());
     }
 
     #[test]

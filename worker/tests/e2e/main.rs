@@ -704,3 +704,45 @@ fn a_worker_killed_mid_handoff_resumes_without_duplicates() {
     });
     assert!(exited.success(), "{exited:?}");
 }
+
+#[test]
+fn handoff_dev_refuses_a_port_another_server_holds() {
+    let stack = stack();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let ui_port = harness::free_port().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let output = stack.handoff(&[
+        "dev",
+        "--port",
+        &port,
+        "--ui-port",
+        &ui_port,
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(64), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("port {port}")) && stderr.contains("--port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_query_without_a_worker_says_that_no_worker_polls_the_queue() {
+    let stack = stack();
+    let id = unique("no-worker");
+    let queue = unique("nobody-polls");
+    let file = stack.write_json(&bundle(&id, "smb"));
+    let env = [("HANDOFF_TASK_QUEUE", queue.as_str())];
+    let started = stack.handoff_with(&["deal", "start", file.to_str().unwrap()], &env);
+    assert!(started.status.success(), "{}", describe(&started));
+    let output = stack.handoff_with(&["deal", "status", &format!("manual:{id}")], &env);
+    assert!(!output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("no worker polls task queue {queue}")),
+        "{stderr}"
+    );
+}
