@@ -160,8 +160,31 @@ pub(crate) fn read_bundle(file: &Path) -> anyhow::Result<ValidBundle> {
             MAX_BUNDLE_BYTES / 1024
         )));
     }
-    ValidBundle::from_json(&text)
-        .map_err(|e| Exit::data(format!("invalid bundle in {name}: {e}; nothing was sent")))
+    let bundle = ValidBundle::from_json(&text)
+        .map_err(|e| Exit::data(format!("invalid bundle in {name}: {e}; nothing was sent")))?;
+    admit(&bundle)
+        .map_err(|e| Exit::data(format!("invalid bundle in {name}: {e}; nothing was sent")))?;
+    Ok(bundle)
+}
+
+/// What the clients refuse beyond the handoff's own checks: values the
+/// handoff would quietly replace (an unknown segment falls back to the
+/// amount's) or that no deal has (a negative amount).
+pub(crate) fn admit(bundle: &ValidBundle) -> Result<(), String> {
+    let deal = &bundle.bundle.deal;
+    if let Some(segment) = deal.segment.as_deref().map(str::trim)
+        && !segment.is_empty()
+        && !handoff_workflows::playbook::SEGMENTS.contains(&segment)
+    {
+        return Err(format!(
+            "deal.segment: {segment:?} is not one of {}",
+            handoff_workflows::playbook::SEGMENTS.join(", ")
+        ));
+    }
+    if deal.amount.is_some_and(|a| a < 0.0) {
+        return Err("deal.amount: must not be negative".to_owned());
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -244,6 +267,11 @@ pub(crate) async fn signal(
         &target.workflow_id,
     )
     .map_err(|e| Exit::data(format!("{name}: {e}; nothing was sent")))?;
+    if name == "closed_won"
+        && let Ok(bundle) = ValidBundle::from_value(payload["bundle"].clone())
+    {
+        admit(&bundle).map_err(|e| Exit::data(format!("{name}: bundle.{e}; nothing was sent")))?;
+    }
     match courier.deliver(&target, name, &payload, None).await? {
         Delivered::Finished => {
             eprintln!("{} already finished; nothing was sent", target.workflow_id);

@@ -448,7 +448,12 @@ pub(crate) fn router(ingress: Arc<Ingress>) -> Router {
 
 async fn readyz(State(ingress): State<Arc<Ingress>>) -> Response {
     match ingress.courier().await {
-        Ok(_) => "ready".into_response(),
+        Ok(courier) if temporal::reachable(&courier.client).await => "ready".into_response(),
+        Ok(_) => {
+            // Connected once, gone now: connect anew on the next event.
+            *ingress.client.lock().await = None;
+            Refusal::Unavailable("Temporal does not answer".to_owned()).into_response()
+        }
         Err(refusal) => refusal.into_response(),
     }
 }

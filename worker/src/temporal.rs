@@ -31,8 +31,9 @@ use temporalio_common::protos::temporal::api::operatorservice::v1::ListSearchAtt
 use temporalio_common::protos::temporal::api::sdk::v1::UserMetadata;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest, GetWorkflowExecutionHistoryRequest,
-    SignalWithStartWorkflowExecutionRequest, SignalWorkflowExecutionRequest,
+    DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest, GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest, SignalWithStartWorkflowExecutionRequest,
+    SignalWorkflowExecutionRequest,
 };
 
 use handoff_workflows::deal_handoff::{
@@ -259,6 +260,17 @@ pub(crate) async fn query_status(client: &Client, workflow_id: &str) -> anyhow::
     Err(Exit::runtime(format!(
         "status query for {workflow_id} failed: {text}{hint}"
     )))
+}
+
+/// Whether the server answers now: a connected client stays connected
+/// while the server is gone, so readiness asks.
+pub(crate) async fn reachable(client: &Client) -> bool {
+    let mut raw = client.clone();
+    let ask = WorkflowService::get_system_info(&mut raw, GetSystemInfoRequest {}.into_request());
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), ask).await,
+        Ok(Ok(_))
+    )
 }
 
 /// How long a query or an update waits for a worker to answer.

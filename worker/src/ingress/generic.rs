@@ -80,6 +80,7 @@ async fn handle(
     let outcome = if event.kind == "closed_won" {
         let bundle = ValidBundle::from_value(data.clone())
             .map_err(|e| Refusal::Malformed(format!("data: {e}")))?;
+        crate::deals::admit(&bundle).map_err(|e| Refusal::Malformed(format!("data.{e}")))?;
         let mut payload = serde_json::json!({ "bundle": bundle.bundle });
         if let Some(at) = &event.at {
             payload["at"] = Value::String(at.clone());

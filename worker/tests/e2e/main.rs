@@ -426,12 +426,21 @@ fn bad_bundles_are_refused_before_anything_is_sent() {
         .remove("closed_won_at");
     let mut wrong_type = bundle(&id, "smb");
     wrong_type["deal"]["amount"] = json!("lots");
+    let mut giant = bundle(&id, "smb");
+    giant["deal"]["segment"] = json!("giant");
+    let mut negative = bundle(&id, "smb");
+    negative["deal"]["amount"] = json!(-5);
     let not_json = stack.dir.join("not-json.json");
     std::fs::write(&not_json, "{ \"deal\": ").unwrap();
 
     for (file, field) in [
         (stack.write_json(&missing), "deal.closed_won_at"),
         (stack.write_json(&wrong_type), "deal.amount"),
+        (stack.write_json(&giant), "deal.segment"),
+        (
+            stack.write_json(&negative),
+            "deal.amount: must not be negative",
+        ),
         (not_json, "not JSON"),
     ] {
         let output = stack.handoff(&["deal", "start", file.to_str().unwrap()]);
