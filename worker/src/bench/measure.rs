@@ -71,10 +71,20 @@ pub(crate) fn percentile(values: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Replays the longest recorded history of `dir` twenty times; returns its
-/// name, its event count and the median milliseconds of one replay.
-pub(crate) async fn replay_time(dir: &Path) -> anyhow::Result<(String, usize, f64)> {
-    let mut longest: Option<(PathBuf, Vec<u8>, usize)> = None;
+/// The replay time of one recorded history.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct ReplayTime {
+    pub(crate) history: String,
+    pub(crate) events: usize,
+    /// The median of twenty replays, in milliseconds.
+    pub(crate) ms: f64,
+}
+
+/// Replays the longest and the shortest recorded histories of `dir` twenty
+/// times each. The shortest shows what any replay costs before its events:
+/// the replayer's own set-up for one workflow.
+pub(crate) async fn replay_times(dir: &Path) -> anyhow::Result<(ReplayTime, ReplayTime)> {
+    let mut histories: Vec<(PathBuf, Vec<u8>, usize)> = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Exit::config(format!(
             "cannot read recorded histories in {}: {e} (run from the repository, or pass --histories)",
@@ -91,34 +101,45 @@ pub(crate) async fn replay_time(dir: &Path) -> anyhow::Result<(String, usize, f6
             .ok()
             .and_then(|v| v["events"].as_array().map(Vec::len))
             .unwrap_or(0);
-        if longest.as_ref().is_none_or(|(_, _, n)| events > *n) {
-            longest = Some((path, bytes, events));
+        if events > 0 {
+            histories.push((path, bytes, events));
         }
     }
-    let (path, bytes, events) =
-        longest.ok_or_else(|| Exit::config(format!("no histories in {}", dir.display())))?;
+    histories.sort_by_key(|(path, _, events)| (*events, path.clone()));
+    let (Some(shortest), Some(longest)) = (histories.first(), histories.last()) else {
+        return Err(Exit::config(format!("no histories in {}", dir.display())));
+    };
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<DealHandoffWorkflow>()
         .map_err(|e| Exit::runtime(format!("registering the workflow for replay: {e}")))?
         .build();
     let replayer = WorkflowReplayer::new(options)
         .map_err(|e| Exit::runtime(format!("building the replayer: {e}")))?;
-    let mut times = Vec::new();
-    for _ in 0..20 {
-        let history = WorkflowHistory::from_json(&bytes)
-            .map_err(|e| Exit::data(format!("{}: {e}", path.display())))?;
-        let began = Instant::now();
-        replayer
-            .replay_workflow(history)
-            .await
-            .map_err(|e| Exit::runtime(format!("replay of {} failed: {e}", path.display())))?;
-        times.push(began.elapsed().as_secs_f64() * 1000.0);
+    let mut timed = Vec::new();
+    for (path, bytes, events) in [longest, shortest] {
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let history = WorkflowHistory::from_json(bytes)
+                .map_err(|e| Exit::data(format!("{}: {e}", path.display())))?;
+            let began = Instant::now();
+            replayer
+                .replay_workflow(history)
+                .await
+                .map_err(|e| Exit::runtime(format!("replay of {} failed: {e}", path.display())))?;
+            times.push(began.elapsed().as_secs_f64() * 1000.0);
+        }
+        timed.push(ReplayTime {
+            history: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            events: *events,
+            ms: percentile(&times, 0.5),
+        });
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok((name, events, percentile(&times, 0.5)))
+    let shortest = timed.pop().unwrap_or_default();
+    let longest = timed.pop().unwrap_or_default();
+    Ok((longest, shortest))
 }
 
 #[cfg(test)]

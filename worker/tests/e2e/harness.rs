@@ -177,6 +177,20 @@ impl Stack {
         self.ok(&args);
     }
 
+    /// Sends a signal straight through the Temporal CLI, past the checks of
+    /// `deal signal`: what any other sender of the namespace can deliver.
+    /// `deal` is `source:id`; `input` is the payload's JSON text.
+    pub(crate) fn raw_signal(&self, deal: &str, name: &str, input: &str) {
+        let (source, id) = deal.split_once(':').unwrap();
+        let output = Command::new(temporal_bin())
+            .args(["workflow", "signal", "--address", &self.address])
+            .args(["--workflow-id", &format!("handoff-{source}-{id}")])
+            .args(["--name", name, "--input", input])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+
     /// Polls `status` until `done` holds.
     pub(crate) fn wait_status(
         &self,

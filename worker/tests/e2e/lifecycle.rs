@@ -414,12 +414,21 @@ fn the_benchmark_runs_end_to_end_and_reports_every_measure() {
         "cpu_ms_per_workflow_task",
         "peak_rss_mib",
         "signal_to_status_ms_p50",
-        "replay_ms",
     ] {
         assert!(
             report[measure].as_f64().unwrap() > 0.0,
             "{measure} in {report:#}"
         );
+    }
+    // The longest recorded history is the whole breached handoff; the
+    // shortest shows what a replay costs before its events.
+    assert_eq!(report["replay"]["history"], "breached.json", "{report:#}");
+    assert_eq!(
+        report["replay_shortest"]["history"], "happy.json",
+        "{report:#}"
+    );
+    for replay in ["replay", "replay_shortest"] {
+        assert!(report[replay]["ms"].as_f64().unwrap() > 0.0, "{report:#}");
     }
     let counted: f64 = report["counting"]
         .as_object()

@@ -314,25 +314,31 @@ fn malformed_signals_are_rejected_and_the_workflow_keeps_answering() {
     let stack = stack();
     let id = unique("malformed");
     let deal = format!("manual:{id}");
-    let workflow_id = format!("handoff-manual-{id}");
     stack.start(&bundle(&id, "smb"), &[]);
 
-    stack.signal(&deal, "security_cleared", json!({ "at": "yesterday" }), &[]);
-    // Straight through the Temporal CLI: a payload that is not an object, and one not JSON at all.
+    // `deal signal` checks a payload with the handoff's own decoder and
+    // sends nothing it would reject.
+    let refused = stack.handoff(&[
+        "deal",
+        "signal",
+        &deal,
+        "security_cleared",
+        "--data",
+        r#"{"at":"yesterday"}"#,
+    ]);
+    assert_eq!(refused.status.code(), Some(65), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("at: not an RFC 3339 instant"),
+        "{}",
+        describe(&refused)
+    );
+
+    // Straight through the Temporal CLI (`deal signal` refuses all three):
+    // an instant that is no instant, a payload that is not an object, and
+    // one not JSON at all.
+    stack.raw_signal(&deal, "security_cleared", r#"{"at":"yesterday"}"#);
     for input in ["123", "\"text\""] {
-        let output = std::process::Command::new(harness::temporal_bin())
-            .args([
-                "workflow",
-                "signal",
-                "--address",
-                &stack.address,
-                "--workflow-id",
-                &workflow_id,
-            ])
-            .args(["--name", "kickoff_held", "--input", input])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", describe(&output));
+        stack.raw_signal(&deal, "kickoff_held", input);
     }
     let status = stack.wait_status(&deal, "three rejections", QUICK, |s| {
         s["rejected_events"]["total"] == 3
