@@ -46,10 +46,32 @@ impl Courier {
         payload: &serde_json::Value,
         bundle: Option<&ValidBundle>,
     ) -> anyhow::Result<Delivered> {
+        self.deliver_once(target, signal, payload, bundle, None)
+            .await
+    }
+
+    /// [`Courier::deliver`] under a request id of the caller's: Temporal
+    /// takes a second delivery with the same id and drops it.
+    pub(crate) async fn deliver_once(
+        &self,
+        target: &Target,
+        signal: &str,
+        payload: &serde_json::Value,
+        bundle: Option<&ValidBundle>,
+        request_id: Option<&str>,
+    ) -> anyhow::Result<Delivered> {
         if self.ledger.deal_known(&target.workflow_id).await? {
-            return temporal::signal(&self.client, &target.workflow_id, signal, payload).await;
+            return temporal::signal_once(
+                &self.client,
+                &target.workflow_id,
+                signal,
+                payload,
+                request_id,
+            )
+            .await;
         }
-        let options = self.start_options(target, bundle);
+        let mut options = self.start_options(target, bundle);
+        options.request_id = request_id.map(str::to_owned);
         let delivered =
             temporal::signal_with_start(&self.client, target, signal, payload, &options).await?;
         if let Delivered::Running { run_id, .. } = &delivered {
@@ -96,6 +118,7 @@ impl Courier {
             summary: summary.or_else(|| Some(format!("deal {}:{}", target.source, target.deal_id))),
             search_attributes,
             other_workflow: None,
+            request_id: None,
         }
     }
 }

@@ -192,6 +192,9 @@ pub(crate) enum Outcome {
     Late,
     /// Nothing for a handoff to do (e.g. a lost deal that never had one).
     Ignored,
+    /// An event of a batch that cannot be used; the rest of the batch is
+    /// applied (HubSpot, which does not retry a refused batch).
+    Invalid,
 }
 
 impl Outcome {
@@ -201,6 +204,7 @@ impl Outcome {
             Self::Duplicate => "duplicate",
             Self::Late => "late",
             Self::Ignored => "ignored",
+            Self::Invalid => "invalid",
         }
     }
 }
@@ -318,7 +322,8 @@ impl Ingress {
     }
 
     /// Applies one event: the duplicate and order checks, the signal, the record.
-    pub(crate) async fn apply(&self, delivery: Delivery<'_>) -> Result<Outcome, Refusal> {
+    pub(crate) async fn apply(&self, mut delivery: Delivery<'_>) -> Result<Outcome, Refusal> {
+        on_this_clock(&mut delivery, chrono::Utc::now())?;
         let lock = &self.locks[stripe(&delivery.target.workflow_id)];
         let _held = lock.lock().await;
         let unavailable = ledger_unavailable;
@@ -341,12 +346,14 @@ impl Ingress {
             Some(outcome) => outcome,
             None => {
                 let courier = self.courier().await?;
+                let request_id = request_id(&delivery);
                 let delivered = courier
-                    .deliver(
+                    .deliver_once(
                         &delivery.target,
                         delivery.signal,
                         &delivery.payload,
                         delivery.bundle,
+                        Some(&request_id),
                     )
                     .await;
                 if delivered.is_err() {
@@ -415,6 +422,61 @@ impl Ingress {
             }
         }
     }
+}
+
+/// How far ahead of this receiver's clock an event's instant may be: the
+/// sender's clock running a little fast. Within it the event counts as
+/// happening now; beyond it the event is refused.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Holds an event to this receiver's clock. A handoff refuses an instant
+/// later than its own now, so an event from a sender whose clock runs a
+/// little fast is taken as happening `now`; one further ahead is refused
+/// (400) before anything is sent or recorded, so it never becomes the
+/// instant later events are ordered against.
+fn on_this_clock(
+    delivery: &mut Delivery<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Refusal> {
+    let now_ms = now.timestamp_millis();
+    if delivery.occurred_at <= now_ms {
+        return Ok(());
+    }
+    if delivery.occurred_at > now_ms + CLOCK_SKEW.num_milliseconds() {
+        let at = chrono::DateTime::from_timestamp_millis(delivery.occurred_at)
+            .map_or_else(|| delivery.occurred_at.to_string(), |at| at.to_rfc3339());
+        return Err(Refusal::Malformed(format!(
+            "at: {at} is later than this receiver's clock ({}) by more than {} minutes; \
+             check the sender's clock",
+            now.to_rfc3339(),
+            CLOCK_SKEW.num_minutes()
+        )));
+    }
+    delivery.occurred_at = now_ms;
+    if let Some(at) = delivery.payload.get_mut("at")
+        && at.is_string()
+    {
+        *at = serde_json::Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
+    Ok(())
+}
+
+/// The request id of an event's signal: the same event, sent again after
+/// its record was lost (a crash between the signal and the record), is
+/// dropped by Temporal instead of reaching the handoff twice.
+fn request_id(delivery: &Delivery<'_>) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        delivery.source,
+        delivery.event_id.as_str(),
+        delivery.target.workflow_id.as_str(),
+        delivery.signal,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("ingress-{}", hex::encode(&hash.finalize()[..16]))
 }
 
 /// A ledger or Temporal failure: 503, so the sender retries.

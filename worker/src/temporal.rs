@@ -89,6 +89,9 @@ pub(crate) struct StartOptions {
     /// Another workflow type and its input, instead of `DealHandoff` (the
     /// benchmark's yardstick).
     pub(crate) other_workflow: Option<(String, serde_json::Value)>,
+    /// The request id Temporal de-duplicates on: the same id twice starts
+    /// and signals once. A fresh one per call when `None`.
+    pub(crate) request_id: Option<String>,
 }
 
 /// How a delivery ended.
@@ -136,7 +139,10 @@ pub(crate) async fn signal_with_start(
             payloads: vec![sealed(json_payload(&input))],
         }),
         identity: client.identity(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: options
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         workflow_id_reuse_policy: WorkflowIdReusePolicy::RejectDuplicate as i32,
         workflow_id_conflict_policy: WorkflowIdConflictPolicy::UseExisting as i32,
         signal_name: signal.to_owned(),
@@ -174,6 +180,19 @@ pub(crate) async fn signal(
     signal: &str,
     payload: &serde_json::Value,
 ) -> anyhow::Result<Delivered> {
+    signal_once(client, workflow_id, signal, payload, None).await
+}
+
+/// Signals a handoff that must already exist; a second call with the same
+/// `request_id` is taken by Temporal and dropped, so a sender that lost
+/// track of an earlier attempt does not signal twice.
+pub(crate) async fn signal_once(
+    client: &Client,
+    workflow_id: &str,
+    signal: &str,
+    payload: &serde_json::Value,
+    request_id: Option<&str>,
+) -> anyhow::Result<Delivered> {
     let request = SignalWorkflowExecutionRequest {
         namespace: client.namespace(),
         workflow_execution: Some(WorkflowExecution {
@@ -185,7 +204,9 @@ pub(crate) async fn signal(
             payloads: vec![sealed(json_payload(payload))],
         }),
         identity: client.identity(),
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: request_id
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         header: Some(sent_at_header()),
         ..Default::default()
     };

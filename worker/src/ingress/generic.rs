@@ -77,6 +77,13 @@ async fn handle(
     if !data.is_object() {
         return Err(Refusal::Malformed("data: must be a JSON object".to_owned()));
     }
+    if !SIGNAL_NAMES.contains(&event.kind.as_str()) {
+        return Err(Refusal::Malformed(format!(
+            "type: {:?} is not closed_won or a signal ({})",
+            event.kind,
+            SIGNAL_NAMES.join(", ")
+        )));
+    }
     let outcome = if event.kind == "closed_won" {
         let bundle = ValidBundle::from_value(data.clone())
             .map_err(|e| Refusal::Malformed(format!("data: {e}")))?;
@@ -85,10 +92,12 @@ async fn handle(
         if let Some(at) = &event.at {
             payload["at"] = Value::String(at.clone());
         }
+        let target = target_of(&bundle);
+        check_signal("closed_won", &payload, &target)?;
         let delivery = Delivery {
             source: SOURCE,
             event_id: event.event_id,
-            target: target_of(&bundle),
+            target,
             signal: "closed_won",
             payload,
             bundle: Some(&bundle),
@@ -99,13 +108,6 @@ async fn handle(
         };
         ingress.apply(delivery).await?
     } else {
-        if !SIGNAL_NAMES.contains(&event.kind.as_str()) {
-            return Err(Refusal::Malformed(format!(
-                "type: {:?} is not closed_won or a signal ({})",
-                event.kind,
-                SIGNAL_NAMES.join(", ")
-            )));
-        }
         let deal = event
             .deal
             .ok_or_else(|| Refusal::Malformed("deal: required, {\"source\", \"id\"}".to_owned()))?;
@@ -114,6 +116,9 @@ async fn handle(
         if let Some(at) = &event.at {
             payload["at"] = Value::String(at.clone());
         }
+        check_signal(&event.kind, &payload, &target)?;
+        // A lost or reopened deal that never had a handoff needs none.
+        let existing_only = matches!(event.kind.as_str(), "deal_lost" | "deal_reopened");
         let delivery = Delivery {
             source: SOURCE,
             event_id: event.event_id,
@@ -124,11 +129,25 @@ async fn handle(
             occurred_at,
             ordered: false,
             same_instant_is_duplicate: false,
-            existing_only: false,
+            existing_only,
         };
         ingress.apply(delivery).await?
     };
     Ok(vec![outcome])
+}
+
+/// The handoff's own decoder, with a business now no instant can pass (the
+/// receiver's clock is checked apart): what the handoff would refuse is
+/// refused here (400), not acknowledged and then dropped.
+fn check_signal(signal: &str, payload: &Value, target: &Target) -> Result<(), Refusal> {
+    handoff_workflows::message::decode(
+        signal,
+        Some(payload.clone()),
+        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        &target.workflow_id,
+    )
+    .map(|_| ())
+    .map_err(|e| Refusal::Malformed(format!("{signal}: {e}")))
 }
 
 fn target_of_deal(deal: &DealRef) -> Result<Target, Refusal> {

@@ -92,8 +92,22 @@ async fn handle(
     verify(&ingress.config, method, path, headers, body, now)?;
     let events = parse(body_text(body)?)?;
     let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        outcomes.push(apply(ingress, &event).await?);
+    // HubSpot does not send a batch again after a 4xx, so one event that
+    // cannot be used must not cost the others theirs: it is answered
+    // `invalid`, logged with its reason, and the rest are applied.
+    for (index, event) in events.into_iter().enumerate() {
+        let applied = match event {
+            Ok(event) => apply(ingress, &event).await,
+            Err(m) => Err(Refusal::Malformed(m)),
+        };
+        match applied {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(Refusal::Malformed(reason)) => {
+                warn!(index, reason = %reason, "HubSpot event refused; the rest of its batch is applied");
+                outcomes.push(Outcome::Invalid);
+            }
+            Err(refusal) => return Err(refusal),
+        }
     }
     Ok(outcomes)
 }
@@ -183,18 +197,19 @@ fn decode_uri(uri: &str) -> String {
     out
 }
 
-/// The batch: a JSON array of events, each checked with its index named.
-fn parse(body: &str) -> Result<Vec<Event>, Refusal> {
+/// The batch: a JSON array of events, each read on its own; an event that
+/// cannot be read is its reason, with its index named.
+fn parse(body: &str) -> Result<Vec<Result<Event, String>>, Refusal> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| Refusal::Malformed(format!("body: {e}")))?;
     let items = value.as_array().ok_or_else(|| {
         Refusal::Malformed("body: expected a JSON array of HubSpot events".to_owned())
     })?;
-    items
+    Ok(items
         .iter()
         .enumerate()
-        .map(|(i, item)| event_of(item).map_err(|m| Refusal::Malformed(format!("[{i}].{m}"))))
-        .collect()
+        .map(|(i, item)| event_of(item).map_err(|m| format!("[{i}].{m}")))
+        .collect())
 }
 
 fn event_of(item: &Value) -> Result<Event, String> {
@@ -575,7 +590,8 @@ mod tests {
         let contact = r#"[{"eventId": 1, "portalId": 700001, "occurredAt": 1772830800000,
             "subscriptionType": "object.propertyChange", "objectTypeId": "0-1", "objectId": 5,
             "propertyName": "dealstage", "propertyValue": "closedwon"}]"#;
-        let (legacy, generic) = (&parse(legacy).unwrap()[0], &parse(generic).unwrap()[0]);
+        let read = |body: &str| parse(body).unwrap().remove(0).unwrap();
+        let (legacy, generic) = (&read(legacy), &read(generic));
         assert_eq!(legacy.change, Change::Stage("closedwon".to_owned()));
         assert_eq!(legacy.change, generic.change);
         assert_eq!(
@@ -583,7 +599,7 @@ mod tests {
             (&generic.object_id, generic.occurred_at)
         );
         assert_eq!(legacy.event_id, "700001-9100001");
-        assert_eq!(parse(contact).unwrap()[0].change, Change::Other);
+        assert_eq!(read(contact).change, Change::Other);
     }
 
     #[test]
@@ -593,7 +609,11 @@ mod tests {
             "mergedObjectIds": [880006], "newObjectId": 880007},
             {"eventId": 9100070, "portalId": 700001, "occurredAt": 1773158400000,
             "subscriptionType": "deal.deletion", "objectId": 880001}]"#;
-        let events = parse(body).unwrap();
+        let events: Vec<Event> = parse(body)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(
             events[0].change,
             Change::Merged {
@@ -606,12 +626,16 @@ mod tests {
 
     #[test]
     fn malformed_batches_name_the_event_and_field() {
-        let message = |body: &str| match parse(body) {
+        let refused = |body: &str| match parse(body) {
             Err(Refusal::Malformed(m)) => m,
             other => panic!("expected a refusal, got {other:?}"),
         };
-        assert!(message("{").starts_with("body:"));
-        assert!(message("{}").contains("JSON array"));
+        assert!(refused("{").starts_with("body:"));
+        assert!(refused("{}").contains("JSON array"));
+        let message = |body: &str| match parse(body).unwrap().pop() {
+            Some(Err(m)) => m,
+            other => panic!("expected an unreadable event, got {other:?}"),
+        };
         assert_eq!(
             message(
                 r#"[{"eventId": 1, "portalId": 2, "occurredAt": 3, "subscriptionType": "deal.deletion"}]"#

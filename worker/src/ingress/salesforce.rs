@@ -67,8 +67,16 @@ impl Notification {
             .filter(|v| !v.is_empty())
     }
 
-    fn flag(&self, name: &str) -> Option<bool> {
-        self.field(name).map(|v| v.eq_ignore_ascii_case("true"))
+    /// A checkbox field: `true`, `false`, or absent; anything else is refused.
+    fn flag(&self, name: &str) -> Result<Option<bool>, Refusal> {
+        match self.field(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(Refusal::Malformed(format!(
+                "sObject.{name}: {v:?} is not true or false"
+            ))),
+        }
     }
 }
 
@@ -162,6 +170,10 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("Opportunity"))
     {
+        tracing::warn!(
+            object_type = notification.object_type.as_deref().unwrap_or("none"),
+            "outbound message for an object other than Opportunity ignored"
+        );
         return Ok(Outcome::Ignored);
     }
     let id = notification
@@ -182,7 +194,7 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
         None => Utc::now(),
     };
     let at = occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let won = match (notification.flag("IsWon"), notification.field("StageName")) {
+    let won = match (notification.flag("IsWon")?, notification.field("StageName")) {
         (Some(won), _) => won,
         (None, Some(stage)) => ingress.settings.is_won_stage(stage),
         (None, None) => {
@@ -191,7 +203,7 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
             ));
         }
     };
-    let closed = notification.flag("IsClosed").unwrap_or(won);
+    let closed = notification.flag("IsClosed")?.unwrap_or(won);
     let target = ingress.target(SOURCE, &id).await?;
     let mut delivery = Delivery {
         source: SOURCE,
@@ -221,6 +233,8 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
                  {ACCOUNT_NAME}, a formula field of Account.Name)"
             ))
         })?;
+    crate::deals::admit(&bundle)
+        .map_err(|e| Refusal::Malformed(format!("the opportunity does not make a bundle: {e}")))?;
     delivery.signal = "closed_won";
     delivery.payload = json!({ "bundle": bundle.bundle, "at": at });
     delivery.bundle = Some(&bundle);
@@ -403,7 +417,7 @@ mod tests {
         assert_eq!(notification.id.as_deref(), Some("04l000000000001AAA"));
         assert_eq!(notification.object_type.as_deref(), Some("Opportunity"));
         assert_eq!(notification.field("Account_Name__c"), Some("Example & Co"));
-        assert_eq!(notification.flag("IsWon"), Some(true));
+        assert_eq!(notification.flag("IsWon").unwrap(), Some(true));
         assert_eq!(notification.field("Description"), None);
         let bundle = bundle_of(
             "006000000000AAAAA1",

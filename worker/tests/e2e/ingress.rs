@@ -280,3 +280,102 @@ fn temporal_out_of_reach_answers_503_and_the_retry_is_applied() {
     let (_, again) = post_generic(&receiver, &won);
     assert!(again.contains("duplicate"), "{again}");
 }
+
+/// How many times the handoff's history holds a signal of this name.
+fn signals_in_history(stack: &Stack, workflow_id: &str, name: &str) -> usize {
+    let output = Command::new(crate::harness::temporal_bin())
+        .args(["workflow", "show", "--address", &stack.address])
+        .args(["-o", "json", "-w", workflow_id])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let history: Value = serde_json::from_slice(&output.stdout).unwrap();
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["workflowExecutionSignaledEventAttributes"]["signalName"].as_str() == Some(name)
+        })
+        .count()
+}
+
+#[test]
+fn generic_events_the_handoff_would_drop_are_refused_and_a_resent_one_reaches_it_once() {
+    let stack = stack();
+    let queue = unique("ingress-checks");
+    let _worker = Worker(stack.spawn_worker(&queue));
+    let receiver = spawn_ingress(stack, &queue, None);
+    let id = unique("checked");
+    let deal = format!("manual:{id}");
+    let workflow_id = format!("handoff-manual-{id}");
+    let won = json!({ "event_id": format!("{id}-won"), "type": "closed_won",
+                      "deal": { "source": "manual", "id": id }, "data": bundle(&id, "smb") });
+    assert_eq!(post_generic(&receiver, &won).0, 200);
+    stack.wait_status(&deal, "awaiting gates", QUICK, |s| {
+        s["stage"] == "awaiting_gates"
+    });
+
+    // What the handoff's decoder refuses is a 400 naming the field, not an
+    // acknowledged event the handoff then drops.
+    let no_key = json!({ "event_id": format!("{id}-done"), "type": "task_completed",
+                         "deal": { "source": "manual", "id": id }, "data": {} });
+    let answer = post_generic(&receiver, &no_key);
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert!(answer.1.contains("key"), "{answer:?}");
+    // An instant an hour ahead of the receiver's clock: refused, and not
+    // remembered as the deal's latest.
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let future = json!({ "event_id": format!("{id}-future"), "type": "contract_signed",
+                         "deal": { "source": "manual", "id": id }, "at": ahead });
+    let answer = post_generic(&receiver, &future);
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert!(
+        answer.1.contains("later than this receiver's clock"),
+        "{answer:?}"
+    );
+
+    // A sender's clock a few seconds fast: taken as now, and the handoff
+    // uses it instead of refusing it.
+    let skewed = (chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339();
+    let signed = json!({ "event_id": format!("{id}-signed"), "type": "contract_signed",
+                         "deal": { "source": "manual", "id": id }, "at": skewed });
+    assert_eq!(outcome_of(&post_generic(&receiver, &signed)), "accepted");
+    let status = stack.wait_status(&deal, "kickoff", QUICK, |s| s["stage"] == "kickoff");
+    assert_eq!(status["rejected_events"]["total"], 0, "{status:#}");
+
+    // The same event at a receiver whose ledger lost its record (a crash
+    // between the signal and the record): Temporal drops the second signal.
+    let forgetful = spawn_ingress_with(
+        stack,
+        &queue,
+        None,
+        &[(
+            "HANDOFF_DATABASE_URL",
+            format!("sqlite://{}", stack.dir.join(format!("{id}.db")).display()),
+        )],
+    );
+    assert_eq!(outcome_of(&post_generic(&forgetful, &signed)), "accepted");
+    assert_eq!(
+        signals_in_history(stack, &workflow_id, "contract_signed"),
+        1
+    );
+
+    // A lost deal that never had a handoff needs none.
+    let stranger = unique("never-won");
+    let lost = json!({ "event_id": format!("{stranger}-lost"), "type": "deal_lost",
+                       "deal": { "source": "manual", "id": stranger }, "data": { "reason": "budget" } });
+    assert_eq!(outcome_of(&post_generic(&receiver, &lost)), "ignored");
+    assert!(
+        !stack
+            .handoff(&["deal", "status", &format!("manual:{stranger}"), "--json"])
+            .status
+            .success()
+    );
+}
+
+fn outcome_of(answer: &(u16, String)) -> String {
+    assert_eq!(answer.0, 200, "{answer:?}");
+    let body: Value = serde_json::from_str(&answer.1).unwrap();
+    body["outcomes"][0].as_str().unwrap().to_owned()
+}

@@ -168,6 +168,21 @@ fn hubspot_sequences_end_in_their_stated_outcomes() {
     );
     assert!(no_handoff(stack, &deal("880001")));
 
+    // One event of a batch that cannot be used costs the others nothing
+    // (HubSpot does not send a refused batch again): it is `invalid`, the
+    // rest are applied.
+    let now = chrono::Utc::now().timestamp_millis();
+    let mixed = json!([
+        { "eventId": 9_199_001, "portalId": portal.parse::<u64>().unwrap(), "occurredAt": now,
+          "subscriptionType": "deal.deletion" },
+        { "eventId": 9_199_002, "portalId": portal.parse::<u64>().unwrap(), "occurredAt": now,
+          "subscriptionType": "deal.deletion", "objectId": 889_999 },
+    ]);
+    assert_eq!(
+        outcomes(&post_hubspot(&receiver, &mixed)),
+        ["invalid", "ignored"]
+    );
+
     // hs-duplicate-delivery: both attempts at once; one handoff, one duplicate.
     let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
         let posts: Vec<_> = first
@@ -417,6 +432,20 @@ fn salesforce_outbound_messages_are_acknowledged_and_is_won_decides() {
     );
     let garbled = post_salesforce(&receiver, &path, "<notifications><Notification>");
     assert_eq!(garbled.0, 400, "{garbled:?}");
+    // A checkbox that is neither true nor false, and a negative amount:
+    // refused with the field named, as the other endpoints refuse them.
+    let mut odd = won;
+    odd[4] = ("IsWon", "yes");
+    let odd = outbound_message("00D000000000001AAA", "04l000000000007AAA", &odd);
+    let refused = post_salesforce(&receiver, &path, &odd);
+    assert_eq!(refused.0, 400, "{refused:?}");
+    assert!(refused.1.contains("IsWon"), "{refused:?}");
+    let mut negative = won;
+    negative[2] = ("Amount", "-5");
+    let negative = outbound_message("00D000000000001AAA", "04l000000000008AAA", &negative);
+    let refused = post_salesforce(&receiver, &path, &negative);
+    assert_eq!(refused.0, 400, "{refused:?}");
+    assert!(refused.1.contains("amount"), "{refused:?}");
     assert!(no_handoff(stack, &deal));
 
     let acknowledged = post_salesforce(&receiver, &path, &first);
