@@ -516,9 +516,11 @@ async fn drive(ctx: &Ctx) -> WorkflowResult<Review> {
     // Runs whose history predates the re-snap keep reminders where they were.
     let resnap = ctx.patched("resnap-reminders-on-reassign");
     let keep = ctx.patched("keep-dropped-gate-clocks");
+    let lost_waits = ctx.patched("lost-waits-for-plan");
     ctx.state_mut(|s| {
         s.handoff.resnap_on_reassign = resnap;
         s.handoff.keep_dropped_gate_clocks = keep;
+        s.handoff.lost_waits_for_plan = lost_waits;
     });
     guard_probe(ctx).await;
     let mut armed: Option<Armed<'_>> = None;

@@ -467,6 +467,11 @@ pub struct Handoff {
     /// [`GateRecord::set_aside`]); behind a patch like the re-snap.
     #[serde(default)]
     pub keep_dropped_gate_clocks: bool,
+    /// Whether a deal lost while its plan is on the way is paused until the
+    /// plan says how long its grace is, instead of cancelled at once;
+    /// behind a patch like the re-snap.
+    #[serde(default)]
+    pub lost_waits_for_plan: bool,
     /// Task key → record.
     pub tasks: BTreeMap<String, TaskRecord>,
     /// Notifications delivered.
@@ -511,6 +516,7 @@ impl Handoff {
             reassignments: 0,
             resnap_on_reassign: false,
             keep_dropped_gate_clocks: true,
+            lost_waits_for_plan: true,
             tasks: BTreeMap::new(),
             notifications_sent: 0,
             notifications_failed: 0,

@@ -361,6 +361,20 @@ fn generic_events_the_handoff_would_drop_are_refused_and_a_resent_one_reaches_it
         1
     );
 
+    // Won, then lost at once (before the plan is back, as a rule): the
+    // deal gets its grace, paused, instead of being cancelled.
+    let flip = unique("flip");
+    let won = json!({ "event_id": format!("{flip}-won"), "type": "closed_won",
+                      "deal": { "source": "manual", "id": flip }, "data": bundle(&flip, "smb") });
+    let lost = json!({ "event_id": format!("{flip}-lost"), "type": "deal_lost",
+                       "deal": { "source": "manual", "id": flip }, "data": { "reason": "misclick" } });
+    assert_eq!(outcome_of(&post_generic(&receiver, &won)), "accepted");
+    assert_eq!(outcome_of(&post_generic(&receiver, &lost)), "accepted");
+    let status = stack.wait_status(&format!("manual:{flip}"), "the grace", QUICK, |s| {
+        !s["paused"]["lost_grace_until"].is_null()
+    });
+    assert!(status["cancel_reason"].is_null(), "{status:#}");
+
     // A lost deal that never had a handoff needs none.
     let stranger = unique("never-won");
     let lost = json!({ "event_id": format!("{stranger}-lost"), "type": "deal_lost",

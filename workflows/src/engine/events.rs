@@ -162,6 +162,9 @@ impl Handoff {
                 });
             }
         }
+        if first && self.grace_lost_deal_waiting_for_plan(now, out) {
+            return;
+        }
         self.arm_gates(now);
         let anchor = self.gate_anchor.unwrap_or(now);
         if self.gate_timeout_at.is_none() {
@@ -534,6 +537,15 @@ impl Handoff {
                     pause.lost_grace_until = Some(until);
                 }
             }
+            // Won, then lost before the plan came back: the plan says how
+            // long the grace is, so the deal waits for it, paused.
+            None if self.lost_waits_for_plan
+                && self.planning
+                && self.bundle.is_some()
+                && reason != "deleted" =>
+            {
+                self.pause_clocks(PauseKind::Lost, at, Some(reason));
+            }
             _ => {
                 let cancel_reason = if reason == "deleted" {
                     "deleted"
@@ -543,6 +555,32 @@ impl Handoff {
                 self.cancel(cancel_reason, Some(reason), now, out);
             }
         }
+    }
+
+    /// A deal lost while its first plan was on the way gets the plan's
+    /// grace, counted from the start of its pause; with no grace it is
+    /// cancelled now. Returns whether the handoff ended.
+    fn grace_lost_deal_waiting_for_plan(&mut self, now: DateTime<Utc>, out: &mut Outbox) -> bool {
+        let Some(pause) = self.pause.as_ref() else {
+            return false;
+        };
+        if !pause.kinds.contains(&PauseKind::Lost) || pause.lost_grace_until.is_some() {
+            return false;
+        }
+        let (since, reason) = (pause.since, pause.reason.clone());
+        let days = self
+            .plan
+            .as_ref()
+            .map_or(0, |p| p.playbook.lost_grace_business_days);
+        if days == 0 {
+            self.cancel("lost", reason, now, out);
+            return true;
+        }
+        let until = self.calendar().business_days_after(since, days);
+        if let Some(pause) = self.pause.as_mut() {
+            pause.lost_grace_until = Some(until);
+        }
+        false
     }
 
     /// Stops the clocks for `kind` from `at`.

@@ -897,3 +897,72 @@ fn a_re_snapped_reminder_that_would_fall_in_the_past_is_dropped_not_sent() {
     let reminder = &sim.milestone("kickoff").reminders[0];
     assert_eq!(reminder.state, ReminderState::Dropped);
 }
+
+/// Won, then lost before the plan came back: the handoff waits for the plan,
+/// paused, then gives the deal the plan's grace.
+fn lost_before_the_plan(waits: bool) -> (Sim, Vec<String>) {
+    let now = utc("2026-03-02T15:00:00Z");
+    let mut sim = Sim {
+        handoff: Handoff::new("handoff-manual-D-1".into(), "manual".into(), "D-1".into()),
+        now,
+        log: Vec::new(),
+    };
+    sim.handoff.lost_waits_for_plan = waits;
+    let bundle = bundle("smb", &now.to_rfc3339());
+    let won = sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle.clone()),
+        as_of: None,
+        at: now,
+    });
+    assert_eq!(labels(&won), ["plan"]);
+    let lost = labels(&sim.event(Event::DealLost {
+        reason: "misclick".into(),
+        at: now,
+    }));
+    (sim, lost)
+}
+
+#[test]
+fn a_deal_lost_before_its_plan_arrives_gets_the_grace_and_a_won_resumes_it() {
+    let (mut sim, lost) = lost_before_the_plan(true);
+    assert!(lost.is_empty(), "paused, not cancelled: {lost:?}");
+    assert_eq!(sim.handoff.stage, Stage::AwaitingGates);
+    let bundle = bundle("smb", "2026-03-02T15:00:00Z");
+    let plan = Plan::freeze(&bundle, Playbook::builtin("smb"), "revops");
+    let planned = sim.event(Event::PlanResolved(Box::new(plan)));
+    assert!(planned.is_empty(), "the day-0 work waits: {planned:?}");
+    let pause = sim.handoff.pause.as_ref().unwrap();
+    // Two business days after Monday: Wednesday 23:59:59 EST.
+    assert_eq!(pause.lost_grace_until, Some(utc("2026-03-05T04:59:59Z")));
+
+    // Won again within the grace: resumed, and the held work goes out.
+    sim.run_to("2026-03-03T15:00:00Z");
+    let at = sim.now;
+    let resumed = labels(&sim.event(Event::ClosedWon {
+        bundle: Box::new(bundle),
+        as_of: None,
+        at,
+    }));
+    assert!(sim.handoff.pause.is_none());
+    assert!(!resumed.is_empty(), "the held work goes out");
+    assert!(sim.handoff.cancel_reason.is_none());
+}
+
+#[test]
+fn a_deal_lost_before_its_plan_arrives_ends_when_its_grace_runs_out() {
+    let (mut sim, _) = lost_before_the_plan(true);
+    let bundle = bundle("smb", "2026-03-02T15:00:00Z");
+    let plan = Plan::freeze(&bundle, Playbook::builtin("smb"), "revops");
+    sim.event(Event::PlanResolved(Box::new(plan)));
+    let end = sim.run_to("2026-03-10T00:00:00Z");
+    assert_eq!(end.last().map(String::as_str), Some("finish"), "{end:?}");
+    assert_eq!(sim.handoff.cancel_reason.as_deref(), Some("lost"));
+    assert_eq!(sim.handoff.ended_at, Some(utc("2026-03-05T04:59:59Z")));
+}
+
+#[test]
+fn before_the_patch_a_deal_lost_before_its_plan_is_cancelled_at_once() {
+    let (sim, lost) = lost_before_the_plan(false);
+    assert_eq!(lost, ["finish"]);
+    assert_eq!(sim.handoff.cancel_reason.as_deref(), Some("lost"));
+}
