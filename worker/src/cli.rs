@@ -375,6 +375,10 @@ pub(crate) struct IngressArgs {
     /// Base URL of the HubSpot CRM API [default: https://api.hubapi.com]
     #[arg(long, env = "HANDOFF_HUBSPOT_API_URL", value_name = "URL")]
     pub(crate) hubspot_api_url: Option<String>,
+    /// HubSpot portal (account) id whose events are taken; events of other portals are ignored
+    /// (the token reads one portal's deals) [default: any portal]
+    #[arg(long, env = "HANDOFF_HUBSPOT_PORTAL_ID", value_name = "ID")]
+    pub(crate) hubspot_portal_id: Option<u64>,
     /// Salesforce organisation id whose Outbound Messages are accepted (15 or 18 characters)
     #[arg(long, env = "HANDOFF_SALESFORCE_ORG_ID", value_name = "ID")]
     pub(crate) salesforce_org_id: Option<String>,

@@ -345,6 +345,8 @@ pub(crate) struct IngressFileConfig {
     pub(crate) public_url: Option<String>,
     /// Base URL of the HubSpot CRM API.
     pub(crate) hubspot_api_url: Option<String>,
+    /// The HubSpot portal (account) whose events are taken; others are ignored.
+    pub(crate) hubspot_portal_id: Option<u64>,
     /// Salesforce organisation id whose Outbound Messages are accepted.
     pub(crate) salesforce_org_id: Option<String>,
 }

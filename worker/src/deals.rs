@@ -207,6 +207,23 @@ pub(crate) fn admit(bundle: &ValidBundle) -> Result<(), String> {
     if deal.amount.is_some_and(|a| a < 0.0) {
         return Err("deal.amount: must not be negative".to_owned());
     }
+    // An unknown zone would fall back to the default one and put every
+    // deadline at another hour than the team's.
+    for (field, zone) in [
+        ("team.timezone", bundle.bundle.team.timezone.as_deref()),
+        (
+            "customer.timezone",
+            bundle.bundle.customer.timezone.as_deref(),
+        ),
+    ] {
+        if let Some(zone) = zone.map(str::trim).filter(|z| !z.is_empty())
+            && handoff_workflows::bundle::parse_timezone(zone).is_none()
+        {
+            return Err(format!(
+                "{field}: {zone:?} is not an IANA time zone (e.g. America/New_York, Europe/Berlin)"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -530,7 +547,14 @@ pub(crate) async fn list(client: &Client, args: &ListArgs) -> anyhow::Result<()>
             &b.workflow_id,
         ))
     });
+    let found = rows.len();
     rows.truncate(args.limit);
+    if found > rows.len() {
+        eprintln!(
+            "showing the {} soonest of {found} handoffs; --limit {found} shows them all",
+            rows.len()
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());

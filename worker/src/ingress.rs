@@ -64,6 +64,8 @@ pub(crate) struct IngressConfig {
     pub(crate) hubspot_token: Option<String>,
     /// Base URL of the HubSpot CRM API, without a trailing slash.
     pub(crate) hubspot_api_url: String,
+    /// The HubSpot portal whose events are taken; `None` takes any.
+    pub(crate) hubspot_portal_id: Option<u64>,
     /// Salesforce organisation accepted, in its 18-character form; `None` refuses every call.
     pub(crate) salesforce_org_id: Option<String>,
     /// `?token=` the Salesforce endpoint URL must carry, when set.
@@ -129,6 +131,7 @@ impl IngressConfig {
             hubspot_client_secret: non_empty(&args.hubspot_client_secret),
             hubspot_token: non_empty(&args.hubspot_token),
             hubspot_api_url,
+            hubspot_portal_id: args.hubspot_portal_id.or(file.hubspot_portal_id),
             salesforce_org_id,
             salesforce_token: non_empty(&args.salesforce_token),
         })
@@ -564,10 +567,27 @@ pub(crate) async fn run(config: IngressConfig, settings: Settings) -> anyhow::Re
             "HubSpot token not set: closed-won deals cannot be read and are answered 503"
         );
     }
+    if config.secret.as_deref().is_some_and(|s| s.len() < 16) {
+        warn!(
+            setting = "HANDOFF_INGRESS_SECRET",
+            "ingress secret shorter than 16 characters: anyone who guesses it can start and move handoffs (e.g. openssl rand -hex 32)"
+        );
+    }
     if config.salesforce_org_id.is_none() {
         warn!(
             setting = "HANDOFF_SALESFORCE_ORG_ID",
             "Salesforce not configured: /webhooks/salesforce refuses every call"
+        );
+    } else if config.salesforce_token.is_none() {
+        warn!(
+            setting = "HANDOFF_SALESFORCE_TOKEN",
+            "Salesforce token not set: the organisation id, which is not a secret, is all that guards /webhooks/salesforce"
+        );
+    }
+    if config.hubspot_client_secret.is_some() && config.hubspot_portal_id.is_none() {
+        info!(
+            setting = "HANDOFF_HUBSPOT_PORTAL_ID",
+            "HubSpot events of any portal are taken; set the portal id when the app is installed in more than one"
         );
     }
     let ingress = Arc::new(Ingress::open(config, settings).await?);

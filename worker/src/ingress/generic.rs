@@ -59,8 +59,16 @@ async fn handle(
     body: &Bytes,
 ) -> Result<Vec<Outcome>, Refusal> {
     verify(ingress.config.secret.as_deref(), headers, body)?;
-    let event: GenericEvent = serde_json::from_str(body_text(body)?)
+    let value: Value = serde_json::from_str(body_text(body)?)
         .map_err(|e| Refusal::Malformed(format!("body: {e}")))?;
+    if !value.is_object() {
+        return Err(Refusal::Malformed(
+            "body: expected one event, a JSON object with event_id, type, deal, at and data"
+                .to_owned(),
+        ));
+    }
+    let event: GenericEvent =
+        serde_json::from_value(value).map_err(|e| Refusal::Malformed(format!("body: {e}")))?;
     if event.event_id.trim().is_empty() {
         return Err(Refusal::Malformed("event_id: must not be empty".to_owned()));
     }
@@ -169,11 +177,14 @@ fn verify(secret: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(), 
     let secret = secret.ok_or_else(|| {
         Refusal::Unauthorized("this receiver has no HANDOFF_INGRESS_SECRET".to_owned())
     })?;
-    let given = header_text(headers, SIGNATURE_HEADER)
-        .and_then(|v| v.trim().strip_prefix("sha256="))
-        .ok_or_else(|| {
-            Refusal::Unauthorized("X-Handoff-Signature: missing, expected sha256=<hex>".to_owned())
-        })?;
+    let header = header_text(headers, SIGNATURE_HEADER).ok_or_else(|| {
+        Refusal::Unauthorized("X-Handoff-Signature: missing, expected sha256=<hex>".to_owned())
+    })?;
+    let given = header.trim().strip_prefix("sha256=").ok_or_else(|| {
+        Refusal::Unauthorized(
+            "X-Handoff-Signature: expected sha256=<hex HMAC-SHA256 of the body>".to_owned(),
+        )
+    })?;
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(body);

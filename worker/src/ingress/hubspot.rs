@@ -285,6 +285,18 @@ async fn apply(ingress: &Ingress, event: &Event) -> Result<Outcome, Refusal> {
     if event.change == Change::Other {
         return Ok(Outcome::Ignored);
     }
+    // The token reads one portal's deals: an event of another portal (an
+    // app installed twice) would read this portal's deal of the same id.
+    if let Some(portal) = ingress.config.hubspot_portal_id
+        && event.portal_id != portal.to_string()
+    {
+        warn!(
+            portal = %event.portal_id,
+            expected = portal,
+            "HubSpot event of another portal ignored (HANDOFF_HUBSPOT_PORTAL_ID)"
+        );
+        return Ok(Outcome::Ignored);
+    }
     if ingress.seen(SOURCE, &event.event_id).await? {
         ingress.metrics.duplicate(SOURCE);
         return Ok(Outcome::Duplicate);
@@ -530,6 +542,7 @@ mod tests {
             hubspot_client_secret: Some(SECRET.to_owned()),
             hubspot_token: None,
             hubspot_api_url: "http://127.0.0.1:1".to_owned(),
+            hubspot_portal_id: None,
             salesforce_org_id: None,
             salesforce_token: None,
         }

@@ -375,6 +375,28 @@ fn generic_events_the_handoff_would_drop_are_refused_and_a_resent_one_reaches_it
     });
     assert!(status["cancel_reason"].is_null(), "{status:#}");
 
+    // A batch is not an event.
+    let batch = serde_json::to_vec(&json!([won])).unwrap();
+    let headers = [("X-Handoff-Signature", signature(SECRET, &batch))];
+    let answer = request(
+        &receiver.address,
+        "POST",
+        "/webhooks/generic",
+        &headers,
+        &batch,
+    )
+    .unwrap();
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert!(answer.1.contains("expected one event"), "{answer:?}");
+
+    // `deal list` says when it shows fewer handoffs than there are.
+    let listed = stack.handoff(&["deal", "list", "--limit", "1"]);
+    assert!(listed.status.success());
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("showing the 1 soonest of"),
+        "{listed:?}"
+    );
+
     // A lost deal that never had a handoff needs none.
     let stranger = unique("never-won");
     let lost = json!({ "event_id": format!("{stranger}-lost"), "type": "deal_lost",

@@ -182,6 +182,22 @@ fn hubspot_sequences_end_in_their_stated_outcomes() {
         outcomes(&post_hubspot(&receiver, &mixed)),
         ["invalid", "ignored"]
     );
+    // A receiver pinned to another portal reads nothing for this one's events.
+    let pinned = spawn_ingress_with(
+        stack,
+        &queue,
+        None,
+        &[
+            ("HANDOFF_INGRESS_PUBLIC_URL", PUBLIC_URL.to_owned()),
+            ("HANDOFF_HUBSPOT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("HANDOFF_HUBSPOT_TOKEN", TOKEN.to_owned()),
+            ("HANDOFF_HUBSPOT_API_URL", fake.url.clone()),
+            ("HANDOFF_HUBSPOT_PORTAL_ID", "1".to_owned()),
+        ],
+    );
+    assert_eq!(outcomes(&post_hubspot(&pinned, &first[0])), ["ignored"]);
+    assert_eq!(read_count("880001"), 0, "nothing read for another portal");
+    drop(pinned);
 
     // hs-duplicate-delivery: both attempts at once; one handoff, one duplicate.
     let answers: Vec<(u16, String)> = std::thread::scope(|scope| {

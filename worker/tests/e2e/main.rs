@@ -436,6 +436,8 @@ fn bad_bundles_are_refused_before_anything_is_sent() {
     giant["deal"]["segment"] = json!("giant");
     let mut negative = bundle(&id, "smb");
     negative["deal"]["amount"] = json!(-5);
+    let mut elsewhere = bundle(&id, "smb");
+    elsewhere["team"]["timezone"] = json!("Mars/Olympus");
     let not_json = stack.dir.join("not-json.json");
     std::fs::write(&not_json, "{ \"deal\": ").unwrap();
 
@@ -446,6 +448,10 @@ fn bad_bundles_are_refused_before_anything_is_sent() {
         (
             stack.write_json(&negative),
             "deal.amount: must not be negative",
+        ),
+        (
+            stack.write_json(&elsewhere),
+            "team.timezone: \"Mars/Olympus\" is not an IANA time zone",
         ),
         (not_json, "not JSON"),
     ] {
