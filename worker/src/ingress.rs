@@ -508,8 +508,13 @@ pub(crate) fn router(ingress: Arc<Ingress>) -> Router {
         .route("/webhooks/generic", post(generic::receive))
         .route("/webhooks/hubspot", post(hubspot::receive))
         .route("/webhooks/salesforce", post(salesforce::receive))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ingress)
 }
+
+/// The largest request body taken (413 above it): a Salesforce message of
+/// 100 notifications, or a HubSpot batch of 100 events, is far smaller.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 async fn readyz(State(ingress): State<Arc<Ingress>>) -> Response {
     match ingress.courier().await {

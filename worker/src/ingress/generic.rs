@@ -59,6 +59,14 @@ async fn handle(
     body: &Bytes,
 ) -> Result<Vec<Outcome>, Refusal> {
     verify(ingress.config.secret.as_deref(), headers, body)?;
+    // The limit `deal start` holds bundles to: a handoff carries its bundle
+    // in every history it writes.
+    if body.len() as u64 > crate::deals::MAX_BUNDLE_BYTES {
+        return Err(Refusal::Malformed(format!(
+            "body: larger than {} KiB; a bundle carries facts, not documents",
+            crate::deals::MAX_BUNDLE_BYTES / 1024
+        )));
+    }
     let value: Value = serde_json::from_str(body_text(body)?)
         .map_err(|e| Refusal::Malformed(format!("body: {e}")))?;
     if !value.is_object() {

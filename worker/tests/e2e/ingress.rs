@@ -375,6 +375,14 @@ fn generic_events_the_handoff_would_drop_are_refused_and_a_resent_one_reaches_it
     });
     assert!(status["cancel_reason"].is_null(), "{status:#}");
 
+    // A bundle larger than `deal start` takes is refused here too.
+    let mut huge = bundle(&unique("huge"), "smb");
+    huge["use_case"] = json!("x".repeat(300 * 1024));
+    let huge = json!({ "event_id": unique("huge-won"), "type": "closed_won", "data": huge });
+    let answer = post_generic(&receiver, &huge);
+    assert_eq!(answer.0, 400, "{answer:?}");
+    assert!(answer.1.contains("larger than 256 KiB"), "{answer:?}");
+
     // A batch is not an event.
     let batch = serde_json::to_vec(&json!([won])).unwrap();
     let headers = [("X-Handoff-Signature", signature(SECRET, &batch))];
