@@ -353,8 +353,13 @@ pub(crate) struct IngressArgs {
         hide_env_values = true
     )]
     pub(crate) secret: Option<String>,
-    /// The address HubSpot calls, e.g. https://hooks.example.com (its v3 signatures cover it)
-    #[arg(long, env = "HANDOFF_INGRESS_PUBLIC_URL", value_name = "URL")]
+    // In `help` rather than a doc comment: rustdoc would take the URLs for links.
+    #[arg(
+        long,
+        env = "HANDOFF_INGRESS_PUBLIC_URL",
+        value_name = "URL",
+        help = "The address HubSpot calls, e.g. https://hooks.example.com (its v3 signatures cover it)"
+    )]
     pub(crate) public_url: Option<String>,
     /// HubSpot app client secret, the key of X-HubSpot-Signature-v3 (environment only)
     #[arg(
@@ -372,8 +377,12 @@ pub(crate) struct IngressArgs {
         hide_env_values = true
     )]
     pub(crate) hubspot_token: Option<String>,
-    /// Base URL of the HubSpot CRM API [default: https://api.hubapi.com]
-    #[arg(long, env = "HANDOFF_HUBSPOT_API_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "HANDOFF_HUBSPOT_API_URL",
+        value_name = "URL",
+        help = "Base URL of the HubSpot CRM API [default: https://api.hubapi.com]"
+    )]
     pub(crate) hubspot_api_url: Option<String>,
     /// HubSpot portal (account) id whose events are taken; events of other portals are ignored
     /// (the token reads one portal's deals) [default: any portal]

@@ -125,17 +125,13 @@ fn hubspot_sequences_end_in_their_stated_outcomes() {
     let queue = unique("ingress-hubspot");
     let _worker = Worker(stack.spawn_worker(&queue));
     let fake = HubSpotFake::start();
-    let receiver = spawn_ingress_with(
-        stack,
-        &queue,
-        None,
-        &[
-            ("HANDOFF_INGRESS_PUBLIC_URL", PUBLIC_URL.to_owned()),
-            ("HANDOFF_HUBSPOT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("HANDOFF_HUBSPOT_TOKEN", TOKEN.to_owned()),
-            ("HANDOFF_HUBSPOT_API_URL", fake.url.clone()),
-        ],
-    );
+    let hubspot = vec![
+        ("HANDOFF_INGRESS_PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("HANDOFF_HUBSPOT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        ("HANDOFF_HUBSPOT_TOKEN", TOKEN.to_owned()),
+        ("HANDOFF_HUBSPOT_API_URL", fake.url.clone()),
+    ];
+    let receiver = spawn_ingress_with(stack, &queue, None, &hubspot);
     let all = sequences();
     let portal = format!("7{}", std::process::id());
     let deal = |object: &str| format!("hubspot:{portal}-{object}");
@@ -183,18 +179,9 @@ fn hubspot_sequences_end_in_their_stated_outcomes() {
         ["invalid", "ignored"]
     );
     // A receiver pinned to another portal reads nothing for this one's events.
-    let pinned = spawn_ingress_with(
-        stack,
-        &queue,
-        None,
-        &[
-            ("HANDOFF_INGRESS_PUBLIC_URL", PUBLIC_URL.to_owned()),
-            ("HANDOFF_HUBSPOT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("HANDOFF_HUBSPOT_TOKEN", TOKEN.to_owned()),
-            ("HANDOFF_HUBSPOT_API_URL", fake.url.clone()),
-            ("HANDOFF_HUBSPOT_PORTAL_ID", "1".to_owned()),
-        ],
-    );
+    let mut elsewhere = hubspot.clone();
+    elsewhere.push(("HANDOFF_HUBSPOT_PORTAL_ID", "1".to_owned()));
+    let pinned = spawn_ingress_with(stack, &queue, None, &elsewhere);
     assert_eq!(outcomes(&post_hubspot(&pinned, &first[0])), ["ignored"]);
     assert_eq!(read_count("880001"), 0, "nothing read for another portal");
     drop(pinned);
