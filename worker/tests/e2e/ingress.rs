@@ -360,6 +360,16 @@ fn generic_events_the_handoff_would_drop_are_refused_and_a_resent_one_reaches_it
         signals_in_history(stack, &workflow_id, "contract_signed"),
         1
     );
+    // The same for a deal both receivers know, which is signalled without a
+    // start: the usual case after a crash.
+    let held = json!({ "event_id": format!("{id}-kickoff"), "type": "kickoff_held",
+                       "deal": { "source": "manual", "id": id }, "at": ago(60) });
+    assert_eq!(outcome_of(&post_generic(&receiver, &held)), "accepted");
+    let note = json!({ "event_id": format!("{id}-adoption"), "type": "adoption_reported",
+                       "deal": { "source": "manual", "id": id }, "data": { "rate": 0.5 } });
+    assert_eq!(outcome_of(&post_generic(&forgetful, &note)), "accepted");
+    assert_eq!(outcome_of(&post_generic(&forgetful, &held)), "accepted");
+    assert_eq!(signals_in_history(stack, &workflow_id, "kickoff_held"), 1);
 
     // Won, then lost at once (before the plan is back, as a rule): the
     // deal gets its grace, paused, instead of being cancelled.
