@@ -305,7 +305,14 @@ impl DealPlan {
             let ahead = (step.at - business_anchor).to_std().unwrap_or_default();
             sleep_until(anchor + ahead.div_f64(scale) + SLACK).await;
             let _permit = gate.acquire().await?;
-            temporal::signal(client, &self.target.workflow_id, step.signal, &step.payload).await?;
+            temporal::signal(
+                client,
+                &self.target.workflow_id,
+                step.signal,
+                &step.payload,
+                None,
+            )
+            .await?;
             progress.inc(1);
         }
         Ok(())
@@ -641,7 +648,14 @@ async fn latency(client: &Client, samples: usize) -> anyhow::Result<Vec<f64>> {
         // The plan first, so the measured signal is the only change.
         poll_status(client, &target.workflow_id, |s| s["playbook"].is_object()).await?;
         let sent = Instant::now();
-        temporal::signal(client, &target.workflow_id, "contract_signed", &json!({})).await?;
+        temporal::signal(
+            client,
+            &target.workflow_id,
+            "contract_signed",
+            &json!({}),
+            None,
+        )
+        .await?;
         poll_status(client, &target.workflow_id, |s| {
             s["gates"]["signature"]["status"] == "passed"
         })
@@ -841,7 +855,7 @@ struct Report {
     signal_to_status_ms_p99: f64,
     /// The longest recorded history: a whole 90-day handoff.
     replay: measure::ReplayTime,
-    /// The shortest, for the cost of any replay before its events.
+    /// The shortest, to tell a replay's fixed cost from its cost per event.
     replay_shortest: measure::ReplayTime,
     counting: BTreeMap<String, Actions>,
     breached: BTreeMap<String, Actions>,

@@ -39,20 +39,9 @@ impl Courier {
     ///
     /// A deal the registry knows is only ever signalled, never started, so a
     /// finished handoff stays finished after Temporal's retention forgot it.
+    /// Temporal takes a second delivery under the same `request_id` and
+    /// drops it; `None` makes every call its own.
     pub(crate) async fn deliver(
-        &self,
-        target: &Target,
-        signal: &str,
-        payload: &serde_json::Value,
-        bundle: Option<&ValidBundle>,
-    ) -> anyhow::Result<Delivered> {
-        self.deliver_once(target, signal, payload, bundle, None)
-            .await
-    }
-
-    /// [`Courier::deliver`] under a request id of the caller's: Temporal
-    /// takes a second delivery with the same id and drops it.
-    pub(crate) async fn deliver_once(
         &self,
         target: &Target,
         signal: &str,
@@ -61,7 +50,7 @@ impl Courier {
         request_id: Option<&str>,
     ) -> anyhow::Result<Delivered> {
         if self.ledger.deal_known(&target.workflow_id).await? {
-            return temporal::signal_once(
+            return temporal::signal(
                 &self.client,
                 &target.workflow_id,
                 signal,
@@ -234,6 +223,29 @@ struct StartReport<'a> {
     started: bool,
 }
 
+/// What the handoff would refuse of `signal` with `payload`, found before
+/// anything is sent: its own decoder, with a business now that no `at` can
+/// pass (a time-scaled handoff runs ahead of the wall clock), and for a
+/// `closed_won`, [`admit`] on its bundle.
+pub(crate) fn check_signal(
+    signal: &str,
+    payload: &serde_json::Value,
+    workflow_id: &str,
+) -> Result<(), String> {
+    handoff_workflows::message::decode(
+        signal,
+        Some(payload.clone()),
+        DateTime::<Utc>::MAX_UTC,
+        workflow_id,
+    )?;
+    if signal == "closed_won"
+        && let Ok(bundle) = ValidBundle::from_value(payload["bundle"].clone())
+    {
+        admit(&bundle).map_err(|e| format!("bundle.{e}"))?;
+    }
+    Ok(())
+}
+
 /// `handoff deal start`.
 pub(crate) async fn start(
     courier: &Courier,
@@ -243,7 +255,7 @@ pub(crate) async fn start(
     let target = target_of(&bundle);
     let payload = serde_json::json!({ "bundle": bundle.bundle });
     let delivered = courier
-        .deliver(&target, "closed_won", &payload, Some(&bundle))
+        .deliver(&target, "closed_won", &payload, Some(&bundle), None)
         .await?;
     let (run_id, started) = match &delivered {
         Delivered::Running { run_id, started } => {
@@ -297,22 +309,9 @@ pub(crate) async fn signal(
         ));
     }
     let target = target_of_ref(deal)?;
-    // The handoff's own decoder, with a business now that no `at` can pass
-    // (a time-scaled handoff runs ahead of the wall clock): what it would
-    // refuse is refused here, before anything is sent.
-    handoff_workflows::message::decode(
-        name,
-        Some(payload.clone()),
-        DateTime::<Utc>::MAX_UTC,
-        &target.workflow_id,
-    )
-    .map_err(|e| Exit::data(format!("{name}: {e}; nothing was sent")))?;
-    if name == "closed_won"
-        && let Ok(bundle) = ValidBundle::from_value(payload["bundle"].clone())
-    {
-        admit(&bundle).map_err(|e| Exit::data(format!("{name}: bundle.{e}; nothing was sent")))?;
-    }
-    match courier.deliver(&target, name, &payload, None).await? {
+    check_signal(name, &payload, &target.workflow_id)
+        .map_err(|e| Exit::data(format!("{name}: {e}; nothing was sent")))?;
+    match courier.deliver(&target, name, &payload, None, None).await? {
         Delivered::Finished => {
             eprintln!("{} already finished; nothing was sent", target.workflow_id);
         }

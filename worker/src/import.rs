@@ -110,7 +110,13 @@ pub(crate) async fn import(
                     payload["as_of"] = json!(as_of);
                 }
                 match courier
-                    .deliver(&target_of(&bundle), "closed_won", &payload, Some(&bundle))
+                    .deliver(
+                        &target_of(&bundle),
+                        "closed_won",
+                        &payload,
+                        Some(&bundle),
+                        None,
+                    )
                     .await?
                 {
                     Delivered::Running { started: true, .. } => report.started += 1,

@@ -327,6 +327,14 @@ impl Ingress {
     /// Applies one event: the duplicate and order checks, the signal, the record.
     pub(crate) async fn apply(&self, mut delivery: Delivery<'_>) -> Result<Outcome, Refusal> {
         on_this_clock(&mut delivery, chrono::Utc::now())?;
+        // Whatever the endpoint, what the handoff would drop is refused
+        // here, not acknowledged.
+        crate::deals::check_signal(
+            delivery.signal,
+            &delivery.payload,
+            &delivery.target.workflow_id,
+        )
+        .map_err(|e| Refusal::Malformed(format!("{}: {e}", delivery.signal)))?;
         let lock = &self.locks[stripe(&delivery.target.workflow_id)];
         let _held = lock.lock().await;
         let unavailable = ledger_unavailable;
@@ -351,7 +359,7 @@ impl Ingress {
                 let courier = self.courier().await?;
                 let request_id = request_id(&delivery);
                 let delivered = courier
-                    .deliver_once(
+                    .deliver(
                         &delivery.target,
                         delivery.signal,
                         &delivery.payload,

@@ -173,20 +173,11 @@ pub(crate) async fn signal_with_start(
     }
 }
 
-/// Signals a handoff that must already exist.
-pub(crate) async fn signal(
-    client: &Client,
-    workflow_id: &str,
-    signal: &str,
-    payload: &serde_json::Value,
-) -> anyhow::Result<Delivered> {
-    signal_once(client, workflow_id, signal, payload, None).await
-}
-
 /// Signals a handoff that must already exist; a second call with the same
 /// `request_id` is taken by Temporal and dropped, so a sender that lost
-/// track of an earlier attempt does not signal twice.
-pub(crate) async fn signal_once(
+/// track of an earlier attempt does not signal twice. `None` makes every
+/// call its own.
+pub(crate) async fn signal(
     client: &Client,
     workflow_id: &str,
     signal: &str,

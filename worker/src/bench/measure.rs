@@ -81,8 +81,8 @@ pub(crate) struct ReplayTime {
 }
 
 /// Replays the longest and the shortest recorded histories of `dir` twenty
-/// times each. The shortest shows what any replay costs before its events:
-/// the replayer's own set-up for one workflow.
+/// times each: side by side they tell a replay's fixed cost from its cost
+/// per event.
 pub(crate) async fn replay_times(dir: &Path) -> anyhow::Result<(ReplayTime, ReplayTime)> {
     let mut histories: Vec<(PathBuf, Vec<u8>, usize)> = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| {
@@ -105,7 +105,7 @@ pub(crate) async fn replay_times(dir: &Path) -> anyhow::Result<(ReplayTime, Repl
             histories.push((path, bytes, events));
         }
     }
-    histories.sort_by_key(|(path, _, events)| (*events, path.clone()));
+    histories.sort_by(|(a, _, m), (b, _, n)| (m, a).cmp(&(n, b)));
     let (Some(shortest), Some(longest)) = (histories.first(), histories.last()) else {
         return Err(Exit::config(format!("no histories in {}", dir.display())));
     };

@@ -233,8 +233,6 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
                  {ACCOUNT_NAME}, a formula field of Account.Name)"
             ))
         })?;
-    crate::deals::admit(&bundle)
-        .map_err(|e| Refusal::Malformed(format!("the opportunity does not make a bundle: {e}")))?;
     delivery.signal = "closed_won";
     delivery.payload = json!({ "bundle": bundle.bundle, "at": at });
     delivery.bundle = Some(&bundle);

@@ -437,18 +437,17 @@ fn salesforce_outbound_messages_are_acknowledged_and_is_won_decides() {
     assert_eq!(garbled.0, 400, "{garbled:?}");
     // A checkbox that is neither true nor false, and a negative amount:
     // refused with the field named, as the other endpoints refuse them.
-    let mut odd = won;
-    odd[4] = ("IsWon", "yes");
-    let odd = outbound_message("00D000000000001AAA", "04l000000000007AAA", &odd);
-    let refused = post_salesforce(&receiver, &path, &odd);
-    assert_eq!(refused.0, 400, "{refused:?}");
-    assert!(refused.1.contains("IsWon"), "{refused:?}");
-    let mut negative = won;
-    negative[2] = ("Amount", "-5");
-    let negative = outbound_message("00D000000000001AAA", "04l000000000008AAA", &negative);
-    let refused = post_salesforce(&receiver, &path, &negative);
-    assert_eq!(refused.0, 400, "{refused:?}");
-    assert!(refused.1.contains("amount"), "{refused:?}");
+    for (index, field, notification, named) in [
+        (4, ("IsWon", "yes"), "04l000000000007AAA", "IsWon"),
+        (2, ("Amount", "-5"), "04l000000000008AAA", "amount"),
+    ] {
+        let mut odd = won;
+        odd[index] = field;
+        let odd = outbound_message("00D000000000001AAA", notification, &odd);
+        let refused = post_salesforce(&receiver, &path, &odd);
+        assert_eq!(refused.0, 400, "{refused:?}");
+        assert!(refused.1.contains(named), "{refused:?}");
+    }
     assert!(no_handoff(stack, &deal));
 
     let acknowledged = post_salesforce(&receiver, &path, &first);

@@ -557,9 +557,9 @@ impl Handoff {
         }
     }
 
-    /// A deal lost while its first plan was on the way gets the plan's
-    /// grace, counted from the start of its pause; with no grace it is
-    /// cancelled now. Returns whether the handoff ended.
+    /// A deal lost while its first plan was on the way is lost again now
+    /// that the plan says how long its grace is, counted from the start of
+    /// its pause. Returns whether the handoff ended (a plan with no grace).
     fn grace_lost_deal_waiting_for_plan(&mut self, now: DateTime<Utc>, out: &mut Outbox) -> bool {
         let Some(pause) = self.pause.as_ref() else {
             return false;
@@ -568,19 +568,8 @@ impl Handoff {
             return false;
         }
         let (since, reason) = (pause.since, pause.reason.clone());
-        let days = self
-            .plan
-            .as_ref()
-            .map_or(0, |p| p.playbook.lost_grace_business_days);
-        if days == 0 {
-            self.cancel("lost", reason, now, out);
-            return true;
-        }
-        let until = self.calendar().business_days_after(since, days);
-        if let Some(pause) = self.pause.as_mut() {
-            pause.lost_grace_until = Some(until);
-        }
-        false
+        self.on_lost(reason.unwrap_or_else(|| "lost".to_owned()), since, now, out);
+        self.stage.is_terminal()
     }
 
     /// Stops the clocks for `kind` from `at`.
