@@ -226,6 +226,14 @@ async fn apply(ingress: &Ingress, notification: &Notification) -> Result<Outcome
         }
         return ingress.apply(delivery).await;
     }
+    // A dropped amount would put the deal in another segment's playbook.
+    if let Some(amount) = notification.field("Amount")
+        && !amount.parse::<f64>().is_ok_and(f64::is_finite)
+    {
+        return Err(Refusal::Malformed(format!(
+            "sObject.Amount: {amount:?} is not a number"
+        )));
+    }
     let bundle = ValidBundle::from_value(bundle_of(&delivery.target.deal_id, notification, &at))
         .map_err(|e| {
             Refusal::Malformed(format!(

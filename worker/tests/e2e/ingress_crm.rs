@@ -440,6 +440,7 @@ fn salesforce_outbound_messages_are_acknowledged_and_is_won_decides() {
     for (index, field, notification, named) in [
         (4, ("IsWon", "yes"), "04l000000000007AAA", "IsWon"),
         (2, ("Amount", "-5"), "04l000000000008AAA", "amount"),
+        (2, ("Amount", "lots"), "04l000000000006AAA", "Amount"),
     ] {
         let mut odd = won;
         odd[index] = field;
